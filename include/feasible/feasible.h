@@ -1,0 +1,15 @@
+#pragma once
+/// \file feasible.h
+/// Everything in the public API of feasible: constrained training on LibTorch.
+/// See docs/guide.md for the concepts and DESIGN.md for the mathematics.
+
+#include "feasible/formulation.h"
+#include "feasible/kinds.h"
+#include "feasible/multiplier.h"
+#include "feasible/optim/extra.h"
+#include "feasible/optim/nupi.h"
+#include "feasible/optimizer.h"
+#include "feasible/penalty.h"
+#include "feasible/problem.h"
+#include "feasible/projection.h"
+#include "feasible/version.h"

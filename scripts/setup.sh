@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages feasible needs. Idempotent: prints nothing and
+# changes nothing when everything is present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake make
+  libtorch-dev           # LibTorch 1.13.1 (CPU)
+  libopenblas0-pthread   # fast BLAS; Debian selects it over the reference BLAS
+  libgtest-dev googletest
+  libbenchmark-dev
+  ccache
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=sudo
+  else
+    echo "feasible setup: missing Debian packages: ${missing[*]}" >&2
+    echo "Run as root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+echo "feasible setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,302 @@
+// NuPI, ExtraSGD and ExtraAdam.
+#include <torch/optim/serialize.h>
+
+#include "feasible/optim/extra.h"
+#include "feasible/optim/nupi.h"
+
+namespace feasible {
+namespace optim {
+
+namespace {
+std::string key_of(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+}  // namespace
+
+// ---------------------------------------------------------------- NuPI
+
+NuPIOptions::NuPIOptions(double lr) : lr_(lr) {}
+
+void NuPIOptions::serialize(torch::serialize::OutputArchive& archive) const {
+  archive.write("lr", torch::tensor(lr_, torch::kFloat64));
+  archive.write("kp", torch::tensor(kp_, torch::kFloat64));
+  archive.write("ki", torch::tensor(ki_, torch::kFloat64));
+  archive.write("nu", torch::tensor(nu_, torch::kFloat64));
+  archive.write("init", torch::tensor(static_cast<int64_t>(init_)));
+  if (kp_per_entry_.defined()) archive.write("kp_per_entry", kp_per_entry_, true);
+  if (ki_per_entry_.defined()) archive.write("ki_per_entry", ki_per_entry_, true);
+}
+
+void NuPIOptions::serialize(torch::serialize::InputArchive& archive) {
+  torch::Tensor t;
+  archive.read("lr", t);
+  lr_ = t.item<double>();
+  archive.read("kp", t);
+  kp_ = t.item<double>();
+  archive.read("ki", t);
+  ki_ = t.item<double>();
+  archive.read("nu", t);
+  nu_ = t.item<double>();
+  archive.read("init", t);
+  init_ = static_cast<NuPIInit>(t.item<int64_t>());
+  torch::Tensor g;
+  if (archive.try_read("kp_per_entry", g, true)) kp_per_entry_ = g;
+  if (archive.try_read("ki_per_entry", g, true)) ki_per_entry_ = g;
+}
+
+void NuPIParamState::serialize(torch::serialize::OutputArchive& archive) const {
+  archive.write("xi", xi_, true);
+  archive.write("seen", seen_, true);
+  archive.write("step", torch::tensor(step_), true);
+}
+
+void NuPIParamState::serialize(torch::serialize::InputArchive& archive) {
+  archive.read("xi", xi_, true);
+  archive.read("seen", seen_, true);
+  torch::Tensor t;
+  archive.read("step", t, true);
+  step_ = t.item<int64_t>();
+}
+
+namespace {
+void check_nupi_options(const NuPIOptions& o) {
+  TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()), "NuPIOptions: lr must be finite and >= 0, got ",
+              o.lr());
+  TORCH_CHECK(o.kp() >= 0 && std::isfinite(o.kp()), "NuPIOptions: kp must be finite and >= 0, got ",
+              o.kp());
+  TORCH_CHECK(o.ki() >= 0 && std::isfinite(o.ki()), "NuPIOptions: ki must be finite and >= 0, got ",
+              o.ki());
+  TORCH_CHECK(o.nu() >= 0 && o.nu() < 1, "NuPIOptions: nu must be in [0, 1), got ", o.nu());
+  if (o.kp_per_entry().defined()) {
+    TORCH_CHECK((o.kp_per_entry() >= 0).all().item<bool>(),
+                "NuPIOptions: kp_per_entry must be >= 0 everywhere");
+  }
+  if (o.ki_per_entry().defined()) {
+    TORCH_CHECK((o.ki_per_entry() >= 0).all().item<bool>(),
+                "NuPIOptions: ki_per_entry must be >= 0 everywhere");
+  }
+}
+}  // namespace
+
+NuPI::NuPI(std::vector<torch::optim::OptimizerParamGroup> param_groups, NuPIOptions defaults)
+    : torch::optim::Optimizer(std::move(param_groups), std::make_unique<NuPIOptions>(defaults)) {
+  check_nupi_options(defaults);
+  for (const auto& g : param_groups_) {
+    check_nupi_options(static_cast<const NuPIOptions&>(g.options()));
+  }
+}
+
+NuPI::NuPI(std::vector<torch::Tensor> params, NuPIOptions defaults)
+    : NuPI({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
+
+torch::Tensor NuPI::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const auto& o = static_cast<const NuPIOptions&>(group.options());
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const torch::Tensor& grad = p.grad();
+      auto it = state_.find(key_of(p));
+      if (it == state_.end()) {
+        auto st = std::make_unique<NuPIParamState>();
+        st->xi(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        st->seen(torch::zeros(p.sizes(), p.options().dtype(torch::kBool)));
+        it = state_.emplace(key_of(p), std::move(st)).first;
+      }
+      auto& st = static_cast<NuPIParamState&>(*it->second);
+      const bool sgd_start = o.init() == NuPIInit::kSGD;
+      if (grad.is_sparse()) {
+        TORCH_CHECK(p.dim() == 1, "NuPI: sparse gradients are supported for 1-D parameters only");
+        torch::Tensor g = grad.coalesce();
+        torch::Tensor idx = g.indices().reshape({-1});
+        torch::Tensor e = g.values().to(p.scalar_type());
+        torch::Tensor xi_prev = st.xi().index_select(0, idx);
+        if (sgd_start) {
+          torch::Tensor seen = st.seen().index_select(0, idx);
+          xi_prev = torch::where(seen, xi_prev, e);
+        }
+        torch::Tensor xi = o.nu() * xi_prev + (1.0 - o.nu()) * e;
+        torch::Tensor ki = o.ki_per_entry().defined()
+                               ? o.ki_per_entry().to(p.options()).expand_as(p).index_select(0, idx)
+                               : torch::full({}, o.ki(), p.options());
+        torch::Tensor kp = o.kp_per_entry().defined()
+                               ? o.kp_per_entry().to(p.options()).expand_as(p).index_select(0, idx)
+                               : torch::full({}, o.kp(), p.options());
+        torch::Tensor update = ki * e + kp * (xi - xi_prev);
+        p.index_add_(0, idx, -o.lr() * update);
+        st.xi().index_copy_(0, idx, xi);
+        st.seen().index_fill_(0, idx, true);
+      } else {
+        torch::Tensor e = grad;
+        torch::Tensor xi_prev = st.xi();
+        if (sgd_start) xi_prev = torch::where(st.seen(), xi_prev, e);
+        torch::Tensor xi = o.nu() * xi_prev + (1.0 - o.nu()) * e;
+        torch::Tensor update =
+            (o.ki_per_entry().defined() ? o.ki_per_entry().to(p.options()) * e : o.ki() * e) +
+            (o.kp_per_entry().defined() ? o.kp_per_entry().to(p.options()) * (xi - xi_prev)
+                                        : o.kp() * (xi - xi_prev));
+        p.add_(update, -o.lr());
+        st.xi(xi);
+        st.seen().fill_(true);
+      }
+      st.step(st.step() + 1);
+    }
+  }
+  return loss;
+}
+
+void NuPI::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<NuPIParamState, NuPIOptions>(archive, *this);
+}
+
+void NuPI::load(torch::serialize::InputArchive& archive) {
+  torch::optim::serialize<NuPIParamState, NuPIOptions>(archive, *this);
+}
+
+const NuPIParamState* NuPI::state_of(const torch::Tensor& param) const {
+  auto it = state_.find(key_of(param));
+  return it == state_.end() ? nullptr : static_cast<const NuPIParamState*>(it->second.get());
+}
+
+// ---------------------------------------------------------------- extrapolation
+
+void ExtrapolationOptimizer::update_all() {
+  for (auto& group : param_groups_) {
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      update(p, p.grad(), group);
+    }
+  }
+}
+
+void ExtrapolationOptimizer::extrapolate() {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK(saved_.empty(),
+              "ExtrapolationOptimizer::extrapolate: called twice without a step() in between");
+  for (auto& group : param_groups_) {
+    for (auto& p : group.params()) saved_.push_back(p.detach().clone());
+  }
+  update_all();
+}
+
+void ExtrapolationOptimizer::restore() {
+  torch::NoGradGuard no_grad;
+  if (saved_.empty()) return;
+  size_t i = 0;
+  for (auto& group : param_groups_) {
+    for (auto& p : group.params()) p.copy_(saved_[i++]);
+  }
+  saved_.clear();
+}
+
+torch::Tensor ExtrapolationOptimizer::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  restore();
+  update_all();
+  return loss;
+}
+
+ExtraSGDOptions::ExtraSGDOptions(double lr) : lr_(lr) {}
+
+void ExtraSGDOptions::serialize(torch::serialize::OutputArchive& archive) const {
+  archive.write("lr", torch::tensor(lr_, torch::kFloat64));
+}
+void ExtraSGDOptions::serialize(torch::serialize::InputArchive& archive) {
+  torch::Tensor t;
+  archive.read("lr", t);
+  lr_ = t.item<double>();
+}
+
+ExtraSGD::ExtraSGD(std::vector<torch::Tensor> params, ExtraSGDOptions options)
+    : ExtraSGD({torch::optim::OptimizerParamGroup(std::move(params))}, options) {}
+
+ExtraSGD::ExtraSGD(std::vector<torch::optim::OptimizerParamGroup> groups, ExtraSGDOptions options)
+    : ExtrapolationOptimizer(std::move(groups), std::make_unique<ExtraSGDOptions>(options)) {
+  TORCH_CHECK(options.lr() >= 0 && std::isfinite(options.lr()),
+              "ExtraSGDOptions: lr must be finite and >= 0, got ", options.lr());
+}
+
+void ExtraSGD::update(torch::Tensor& param, const torch::Tensor& grad,
+                      torch::optim::OptimizerParamGroup& group) {
+  const auto& o = static_cast<const ExtraSGDOptions&>(group.options());
+  param.add_(grad, -o.lr());
+}
+
+ExtraAdamOptions::ExtraAdamOptions(double lr) : lr_(lr) {}
+
+void ExtraAdamOptions::serialize(torch::serialize::OutputArchive& archive) const {
+  archive.write("lr", torch::tensor(lr_, torch::kFloat64));
+  archive.write("beta1", torch::tensor(beta1_, torch::kFloat64));
+  archive.write("beta2", torch::tensor(beta2_, torch::kFloat64));
+  archive.write("eps", torch::tensor(eps_, torch::kFloat64));
+}
+void ExtraAdamOptions::serialize(torch::serialize::InputArchive& archive) {
+  torch::Tensor t;
+  archive.read("lr", t);
+  lr_ = t.item<double>();
+  archive.read("beta1", t);
+  beta1_ = t.item<double>();
+  archive.read("beta2", t);
+  beta2_ = t.item<double>();
+  archive.read("eps", t);
+  eps_ = t.item<double>();
+}
+
+void ExtraAdamParamState::serialize(torch::serialize::OutputArchive& archive) const {
+  archive.write("step", torch::tensor(step_), true);
+  archive.write("exp_avg", exp_avg_, true);
+  archive.write("exp_avg_sq", exp_avg_sq_, true);
+}
+void ExtraAdamParamState::serialize(torch::serialize::InputArchive& archive) {
+  torch::Tensor t;
+  archive.read("step", t, true);
+  step_ = t.item<int64_t>();
+  archive.read("exp_avg", exp_avg_, true);
+  archive.read("exp_avg_sq", exp_avg_sq_, true);
+}
+
+ExtraAdam::ExtraAdam(std::vector<torch::Tensor> params, ExtraAdamOptions options)
+    : ExtraAdam({torch::optim::OptimizerParamGroup(std::move(params))}, options) {}
+
+ExtraAdam::ExtraAdam(std::vector<torch::optim::OptimizerParamGroup> groups,
+                     ExtraAdamOptions options)
+    : ExtrapolationOptimizer(std::move(groups), std::make_unique<ExtraAdamOptions>(options)) {
+  TORCH_CHECK(options.lr() >= 0 && std::isfinite(options.lr()),
+              "ExtraAdamOptions: lr must be finite and >= 0, got ", options.lr());
+  TORCH_CHECK(options.beta1() >= 0 && options.beta1() < 1,
+              "ExtraAdamOptions: beta1 must be in [0, 1), got ", options.beta1());
+  TORCH_CHECK(options.beta2() >= 0 && options.beta2() < 1,
+              "ExtraAdamOptions: beta2 must be in [0, 1), got ", options.beta2());
+  TORCH_CHECK(options.eps() > 0, "ExtraAdamOptions: eps must be > 0, got ", options.eps());
+}
+
+void ExtraAdam::update(torch::Tensor& param, const torch::Tensor& grad,
+                       torch::optim::OptimizerParamGroup& group) {
+  const auto& o = static_cast<const ExtraAdamOptions&>(group.options());
+  auto it = state_.find(key_of(param));
+  if (it == state_.end()) {
+    auto st = std::make_unique<ExtraAdamParamState>();
+    st->exp_avg(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+    st->exp_avg_sq(torch::zeros_like(param, torch::MemoryFormat::Preserve));
+    it = state_.emplace(key_of(param), std::move(st)).first;
+  }
+  auto& st = static_cast<ExtraAdamParamState&>(*it->second);
+  st.step(st.step() + 1);
+  st.exp_avg().mul_(o.beta1()).add_(grad, 1 - o.beta1());
+  st.exp_avg_sq().mul_(o.beta2()).addcmul_(grad, grad, 1 - o.beta2());
+  const double bc1 = 1 - std::pow(o.beta1(), static_cast<double>(st.step()));
+  const double bc2 = 1 - std::pow(o.beta2(), static_cast<double>(st.step()));
+  torch::Tensor denom = (st.exp_avg_sq() / bc2).sqrt_().add_(o.eps());
+  param.addcdiv_(st.exp_avg(), denom, -o.lr() / bc1);
+}
+
+}  // namespace optim
+}  // namespace feasible
