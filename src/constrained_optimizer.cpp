@@ -97,7 +97,8 @@ ConstrainedOptimizer::ConstrainedOptimizer(
     TORCH_CHECK(primal_[i] != nullptr, "ConstrainedOptimizer: primal optimizer ", i, " is null");
   }
   const auto duals = problem_.dual_parameters();
-  dual_parameter_count_ = duals.size();
+  constraint_count_ = problem_.constraints().size();
+  multipliers_ = problem_.multipliers();
   std::unordered_set<const void*> dual_set;
   for (const auto& p : duals) dual_set.insert(p.unsafeGetTensorImpl());
 
@@ -166,10 +167,12 @@ StepResult ConstrainedOptimizer::start_result() const {
 }
 
 bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, StepResult& result) {
-  TORCH_CHECK(problem_.dual_parameters().size() == dual_parameter_count_,
-              "ConstrainedOptimizer::step: constraints with multipliers were added to the "
-              "problem after the optimizer was built; build the dual optimizer and the "
-              "constrained optimizer after registering every constraint");
+  TORCH_CHECK(problem_.constraints().size() == constraint_count_,
+              "ConstrainedOptimizer::step: constraints were added to the problem after the "
+              "optimizer was built (",
+              constraint_count_, " then, ", problem_.constraints().size(),
+              " now); build the dual optimizer and the constrained optimizer after registering "
+              "every constraint");
   eval.state = closure();
   const auto& loss = eval.state.loss;
   {
@@ -314,7 +317,7 @@ torch::Tensor ConstrainedOptimizer::primal_backward(Evaluation& eval) {
 }
 
 void ConstrainedOptimizer::write_dual_gradients(Evaluation& eval) {
-  for (const auto& m : problem_.multipliers()) m->clear_gradient();
+  for (const auto& m : multipliers_) m->clear_gradient();
   torch::Tensor implicit_loss;
   for (auto& item : eval.items) {
     const auto& c = item.constraint;
@@ -348,10 +351,9 @@ void ConstrainedOptimizer::update_penalties(Evaluation& eval, StepResult& result
 
 void ConstrainedOptimizer::dual_step(Evaluation& eval, StepResult& result) {
   if (dual_) {
-    const auto multipliers = problem_.multipliers();
-    for (const auto& m : multipliers) m->before_dual_step();
+    for (const auto& m : multipliers_) m->before_dual_step();
     dual_->step();
-    for (const auto& m : multipliers) {
+    for (const auto& m : multipliers_) {
       m->project();
       m->after_dual_step();
     }
@@ -484,7 +486,7 @@ StepResult ExtragradientOptimizer::step(const Closure& closure) {
     project_primal();
     if (dual_) {
       as_extra(dual_, "dual")->extrapolate();
-      for (const auto& m : problem_.multipliers()) m->project();
+      for (const auto& m : multipliers_) m->project();
     }
     Evaluation half;
     if (evaluate(closure, half, result)) {

@@ -80,6 +80,23 @@ torch::Tensor IndexedMultiplier::evaluate(const torch::Tensor& indices, const to
   return value_.detach().index_select(0, indices);
 }
 
+void DenseMultiplier::clear_gradient() {
+  if (value_.grad().defined()) value_.mutable_grad() = torch::Tensor();
+}
+
+void DenseMultiplier::project() {
+  torch::NoGradGuard no_grad;
+  if (kind_ == ConstraintKind::kInequality) {
+    if (max_value_) {
+      value_.clamp_(0.0, *max_value_);
+    } else {
+      value_.clamp_min_(0.0);
+    }
+  } else if (max_value_) {
+    value_.clamp_(-*max_value_, *max_value_);
+  }
+}
+
 void IndexedMultiplier::write_ascent(const torch::Tensor& indices, const torch::Tensor& ascent) {
   torch::Tensor g = -ascent.detach().to(value_.options()).reshape({-1});
   auto& grad = value_.mutable_grad();

@@ -82,6 +82,8 @@ class DenseMultiplier : public Multiplier {
 
   torch::Tensor evaluate(const torch::Tensor& indices, const torch::Tensor& features) override;
   void write_ascent(const torch::Tensor& indices, const torch::Tensor& ascent) override;
+  void clear_gradient() override;
+  void project() override;
   torch::Tensor values() const override { return value_.detach(); }
 
   /// The parameter tensor (a dual parameter).

@@ -143,7 +143,8 @@ class ConstrainedOptimizer {
   ConstrainedOptimizerOptions options_;
   std::vector<std::pair<std::vector<torch::Tensor>, Projection>> projections_;
   int64_t iteration_ = 0;
-  size_t dual_parameter_count_ = 0;
+  size_t constraint_count_ = 0;
+  std::vector<std::shared_ptr<Multiplier>> multipliers_;
 };
 
 /// Simultaneous gradient descent-ascent: evaluate at (x_t, lambda_t); one backward pass; step
