@@ -224,7 +224,7 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
       } else {
         TORCH_CHECK(!cs.strict_indices().defined(), "constraint '", c.name(),
                     "': strict_indices given without a strict violation");
-        item.s = v.detach();
+        item.s = v.detach().clone();
       }
     } else if (implicit) {
       TORCH_CHECK(cs.features().defined(), "constraint '", c.name(),
@@ -233,7 +233,7 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                   "': violation has shape ", shape_of(v), ", expected [", cs.features().size(0),
                   "] (one entry per row of features)");
       item.v = v;
-      item.s = s_in.defined() ? s_in.detach().reshape({-1}) : v.detach();
+      item.s = s_in.defined() ? s_in.detach().reshape({-1}) : v.detach().clone();
       TORCH_CHECK(item.s.numel() == v.numel(), "constraint '", c.name(), "': strict violation has ",
                   item.s.numel(), " entries, expected ", v.numel());
       item.features = cs.features().detach();
@@ -243,7 +243,8 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                   "': indices were given for a dense constraint (use "
                   "MultiplierKind::kIndexed to observe a subset of entries)");
       item.v = dense_shape(v, c, "violation");
-      item.s = s_in.defined() ? dense_shape(s_in.detach(), c, "strict violation") : v.detach();
+      item.s =
+          s_in.defined() ? dense_shape(s_in.detach(), c, "strict violation") : v.detach().clone();
       item.s = item.s.reshape({c.size()});
     }
     eval.items.push_back(std::move(item));
@@ -297,11 +298,12 @@ torch::Tensor ConstrainedOptimizer::primal_lagrangian(Evaluation& eval) {
       torch::Tensor lam;
       {
         torch::NoGradGuard no_grad;
-        lam = c.multiplier()->evaluate(item.idx, item.features).detach();
+        // A copy: the dual step may change the multiplier in place before record() reads it.
+        lam = c.multiplier()->evaluate(item.idx, item.features).detach().clone();
       }
       item.lambda = lam;
     }
-    if (c.penalty()) item.penalty = c.penalty()->observed(item.idx);
+    if (c.penalty()) item.penalty = c.penalty()->observed(item.idx).clone();
     if (!item.state->contributes_to_primal()) continue;
     lagrangian = lagrangian + f->primal_term(item.v, item.lambda, item.penalty, c.kind());
   }
@@ -374,18 +376,18 @@ void ConstrainedOptimizer::primal_step() {
   project_primal();
 }
 
-void ConstrainedOptimizer::record(Evaluation& eval, StepResult& result, bool values_too) {
+void ConstrainedOptimizer::record(Evaluation& eval, StepResult& result) {
   result.loss = eval.state.loss.detach().reshape({});
   if (eval.lagrangian.defined()) result.lagrangian = eval.lagrangian.detach();
   for (auto& item : eval.items) {
     auto& cr = result.constraints[item.constraint.index()];
     cr.observed = true;
-    if (!values_too) continue;
-    cr.violation = item.v.detach();
+    // Copies: a violation may alias a parameter that the step then changes in place.
+    cr.violation = item.v.detach().clone();
     cr.strict_violation = item.s;
     cr.indices = item.idx;
     cr.multiplier = item.lambda;
-    cr.penalty = item.penalty.defined() ? item.penalty.clone() : item.penalty;
+    cr.penalty = item.penalty;
   }
 }
 
@@ -396,10 +398,10 @@ StepResult SimultaneousOptimizer::step(const Closure& closure) {
   Evaluation eval;
   if (evaluate(closure, eval, result)) {
     primal_backward(eval);
+    record(eval, result);
     write_dual_gradients(eval);
     primal_step();
     dual_step(eval, result);
-    record(eval, result, true);
   }
   ++iteration_;
   return result;
@@ -412,8 +414,8 @@ StepResult AlternatingDualPrimalOptimizer::step(const Closure& closure) {
     write_dual_gradients(eval);
     dual_step(eval, result);
     primal_backward(eval);  // uses lambda_{t+1}
+    record(eval, result);
     primal_step();
-    record(eval, result, true);
   }
   ++iteration_;
   return result;
@@ -429,8 +431,8 @@ StepResult AlternatingPrimalDualOptimizer::step(const Closure& closure,
   Evaluation first;
   if (evaluate(closure, first, result)) {
     primal_backward(first);
+    record(first, result);
     primal_step();
-    record(first, result, true);
     Evaluation second;
     bool ok;
     {
@@ -480,7 +482,7 @@ StepResult ExtragradientOptimizer::step(const Closure& closure) {
   if (evaluate(closure, first, result)) {
     primal_backward(first);
     write_dual_gradients(first);
-    record(first, result, true);
+    record(first, result);
     // Extrapolate both players to the half point.
     for (auto& opt : primal_) as_extra(opt, "primal")->extrapolate();
     project_primal();
@@ -489,7 +491,16 @@ StepResult ExtragradientOptimizer::step(const Closure& closure) {
       for (const auto& m : multipliers_) m->project();
     }
     Evaluation half;
-    if (evaluate(closure, half, result)) {
+    bool ok = false;
+    try {
+      ok = evaluate(closure, half, result);
+    } catch (...) {
+      // A throw at the half point must leave (x_t, lambda_t) as they were.
+      for (auto& opt : primal_) as_extra(opt, "primal")->restore();
+      if (dual_) as_extra(dual_, "dual")->restore();
+      throw;
+    }
+    if (ok) {
       primal_backward(half);
       write_dual_gradients(half);
       primal_step();  // restores x_t, steps with the half-point gradients
@@ -514,9 +525,9 @@ StepResult UnconstrainedOptimizer::step(const Closure& closure) {
   Evaluation eval;
   if (evaluate(closure, eval, result)) {
     primal_backward(eval);
+    record(eval, result);
     primal_step();
     update_penalties(eval, result);
-    record(eval, result, true);
   }
   ++iteration_;
   return result;

@@ -131,7 +131,7 @@ class ConstrainedOptimizer {
   /// Applies the projections of primal parameters.
   void project_primal();
   /// Fills the per-constraint entries of `result` from an evaluation.
-  void record(Evaluation& eval, StepResult& result, bool values_too);
+  void record(Evaluation& eval, StepResult& result);
   /// Runs the penalty updaters on an evaluation (after the dual step).
   void update_penalties(Evaluation& eval, StepResult& result);
   /// Starts a result (iteration number, registered constraints).
