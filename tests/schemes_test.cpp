@@ -1,0 +1,82 @@
+// Several primal optimizers in one scheme (SGD for some parameters, Adam for others), checked
+// against hand-written updates; and the version constant.
+#include <feasible/feasible.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace {
+auto f64() { return torch::TensorOptions().dtype(torch::kFloat64); }
+}  // namespace
+
+// min ||x - a||^2 + ||y - b||^2  s.t.  x_0 + y_0 - 1 <= 0, Lagrangian, lambda_0 = 0.5.
+// One simultaneous step with SGD(0.1) on x, Adam(0.01) on y and SGD(0.2) on lambda.
+TEST(Schemes, SgdForSomeParametersAdamForOthers) {
+  const double ax[2] = {2.0, -1.0}, by[2] = {3.0, 0.5};
+  auto x = torch::tensor({0.5, 0.25}, f64()).requires_grad_(true);
+  auto y = torch::tensor({1.0, -2.0}, f64()).requires_grad_(true);
+  const auto a = torch::tensor({ax[0], ax[1]}, f64());
+  const auto b = torch::tensor({by[0], by[1]}, f64());
+
+  feasible::Problem problem;
+  auto g =
+      problem.add_constraint("g", feasible::ConstraintOptions().init(0.5).dtype(torch::kFloat64));
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.1));
+  auto adam = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{y},
+                                                   torch::optim::AdamOptions(0.01));
+  auto dual =
+      std::make_shared<torch::optim::SGD>(problem.dual_parameters(), torch::optim::SGDOptions(0.2));
+  feasible::SimultaneousOptimizer opt(problem, {sgd, adam}, dual);
+  auto result = opt.step([&] {
+    feasible::ProblemState s((x - a).pow(2).sum() + (y - b).pow(2).sum());
+    s.observe(g, feasible::ConstraintState(x[0] + y[0] - 1.0));
+    return s;
+  });
+
+  // Hand computation. Gradients of L = f + 0.5 (x0 + y0 - 1):
+  const double lam = 0.5;
+  const double gx0 = 2 * (0.5 - ax[0]) + lam, gx1 = 2 * (0.25 - ax[1]);
+  const double gy0 = 2 * (1.0 - by[0]) + lam, gy1 = 2 * (-2.0 - by[1]);
+  // SGD: x - 0.1 g.  Adam, first step: m_hat = g, v_hat = g^2, so y - 0.01 g / (|g| + 1e-8).
+  EXPECT_NEAR(x[0].item<double>(), 0.5 - 0.1 * gx0, 1e-14);
+  EXPECT_NEAR(x[1].item<double>(), 0.25 - 0.1 * gx1, 1e-14);
+  EXPECT_NEAR(y[0].item<double>(), 1.0 - 0.01 * gy0 / (std::abs(gy0) + 1e-8), 1e-12);
+  EXPECT_NEAR(y[1].item<double>(), -2.0 - 0.01 * gy1 / (std::abs(gy1) + 1e-8), 1e-12);
+  // Dual: lambda + 0.2 * (x0 + y0 - 1) at the evaluation point, projected onto >= 0.
+  const double v = 0.5 + 1.0 - 1.0;
+  EXPECT_NEAR(problem.multiplier_values("g")[0].item<double>(), std::max(0.0, lam + 0.2 * v),
+              1e-14);
+  EXPECT_NEAR(result.at("g").violation.item<double>(), v, 1e-14);
+  EXPECT_NEAR(result.at("g").multiplier.item<double>(), lam, 1e-14);
+}
+
+// Both primal optimizers are stepped even when one of them holds parameters that the
+// Lagrangian does not reach (their gradient stays undefined and they do not move).
+TEST(Schemes, UnreachedPrimalParametersDoNotMove) {
+  auto x = torch::tensor({1.0}, f64()).requires_grad_(true);
+  auto unused = torch::tensor({7.0}, f64()).requires_grad_(true);
+  feasible::Problem problem;
+  auto g = problem.add_constraint("g", feasible::ConstraintOptions().dtype(torch::kFloat64));
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.1));
+  auto adam = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{unused},
+                                                   torch::optim::AdamOptions(0.1));
+  auto dual =
+      std::make_shared<torch::optim::SGD>(problem.dual_parameters(), torch::optim::SGDOptions(0.1));
+  feasible::AlternatingDualPrimalOptimizer opt(problem, {sgd, adam}, dual);
+  for (int t = 0; t < 3; ++t) {
+    opt.step([&] {
+      feasible::ProblemState s(x.pow(2).sum());
+      s.observe(g, feasible::ConstraintState(0.5 - x.sum()));
+      return s;
+    });
+  }
+  EXPECT_EQ(unused.item<double>(), 7.0);
+  EXPECT_NE(x.item<double>(), 1.0);
+}
+
+TEST(Version, IsSemantic) {
+  const std::string v = feasible::kVersion;
+  EXPECT_EQ(std::count(v.begin(), v.end(), '.'), 2) << v;
+}
