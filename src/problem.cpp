@@ -119,18 +119,33 @@ void IndexedMultiplier::clear_gradient() {
   observed_ = torch::Tensor();
 }
 
+void IndexedMultiplier::project() {
+  if (!(lazy_ || sparse_)) {
+    DenseMultiplier::project();
+    return;
+  }
+  if (!observed_.defined()) return;  // unobserved: the optimizer skipped it
+  if (kind_ == ConstraintKind::kEquality && !max_value_) return;
+  torch::NoGradGuard no_grad;
+  torch::Tensor rows = value_.index_select(0, observed_);
+  const double lo = kind_ == ConstraintKind::kInequality ? 0.0 : -*max_value_;
+  rows = max_value_ ? rows.clamp(lo, *max_value_) : rows.clamp_min(lo);
+  value_.index_copy_(0, observed_, rows);
+}
+
 void IndexedMultiplier::before_dual_step() {
-  if (lazy_ && observed_.defined()) backup_ = value_.detach().clone();
+  if (!lazy_ || !observed_.defined()) return;
+  if (!backup_.defined()) backup_ = torch::empty_like(value_);
+  backup_.copy_(value_.detach());
 }
 
 void IndexedMultiplier::after_dual_step() {
-  if (!lazy_ || !backup_.defined()) return;
+  if (!lazy_ || !observed_.defined()) return;
   torch::NoGradGuard no_grad;
-  torch::Tensor idx = std::get<0>(torch::_unique(observed_));
-  torch::Tensor moved = value_.index_select(0, idx);
+  // Duplicate indices copy identical rows, so index_copy_ is well defined here.
+  torch::Tensor moved = value_.index_select(0, observed_);
   value_.copy_(backup_);
-  value_.index_copy_(0, idx, moved);
-  backup_ = torch::Tensor();
+  value_.index_copy_(0, observed_, moved);
 }
 
 ImplicitMultiplier::ImplicitMultiplier(ConstraintKind kind, int64_t size,

@@ -115,6 +115,9 @@ class IndexedMultiplier : public DenseMultiplier {
   torch::Tensor evaluate(const torch::Tensor& indices, const torch::Tensor& features) override;
   void write_ascent(const torch::Tensor& indices, const torch::Tensor& ascent) override;
   void clear_gradient() override;
+  /// With `lazy` or `sparse_gradient`, only the observed rows can have moved, so only they are
+  /// projected (O(batch)); otherwise the whole tensor is, as the optimizer may move any row.
+  void project() override;
   void before_dual_step() override;
   void after_dual_step() override;
 
