@@ -80,3 +80,52 @@ TEST(Version, IsSemantic) {
   const std::string v = feasible::kVersion;
   EXPECT_EQ(std::count(v.begin(), v.end(), '.'), 2) << v;
 }
+
+// Backward passes per step, counted by a hook on the primal parameter: dense and indexed
+// multipliers get their dual gradient written directly, so the simultaneous and dual-primal
+// schemes need one; primal-dual one (its second evaluation is under no-grad); extragradient two.
+template <typename Scheme>
+int backward_passes_per_step(bool extra) {
+  auto x = torch::tensor({1.0, -1.0}, f64()).requires_grad_(true);
+  int calls = 0;
+  x.register_hook([&calls](torch::Tensor) { ++calls; });
+  feasible::Problem problem;
+  auto dense =
+      problem.add_constraint("dense", feasible::ConstraintOptions().dtype(torch::kFloat64));
+  auto indexed = problem.add_constraint(
+      "indexed", feasible::ConstraintOptions(feasible::ConstraintKind::kEquality, 2)
+                     .multiplier(feasible::MultiplierKind::kIndexed)
+                     .dtype(torch::kFloat64));
+  std::shared_ptr<torch::optim::Optimizer> primal, dual;
+  if (extra) {
+    primal = std::make_shared<feasible::optim::ExtraSGD>(std::vector<torch::Tensor>{x},
+                                                         feasible::optim::ExtraSGDOptions(0.1));
+    dual = std::make_shared<feasible::optim::ExtraSGD>(problem.dual_parameters(),
+                                                       feasible::optim::ExtraSGDOptions(0.1));
+  } else {
+    primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.1));
+    dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+                                               torch::optim::SGDOptions(0.1));
+  }
+  Scheme opt(problem, {primal}, dual);
+  const int steps = 4;
+  for (int t = 0; t < steps; ++t) {
+    opt.step([&] {
+      feasible::ProblemState s(x.pow(2).sum());
+      s.observe(dense, feasible::ConstraintState(1.0 - x.sum()));
+      auto idx = torch::tensor({t % 2}, torch::kLong);
+      s.observe(indexed, feasible::ConstraintState(x.index_select(0, idx) - 0.2).indices(idx));
+      return s;
+    });
+  }
+  EXPECT_EQ(calls % steps, 0);
+  return calls / steps;
+}
+
+TEST(Schemes, BackwardPassesPerStep) {
+  EXPECT_EQ(backward_passes_per_step<feasible::SimultaneousOptimizer>(false), 1);
+  EXPECT_EQ(backward_passes_per_step<feasible::AlternatingDualPrimalOptimizer>(false), 1);
+  EXPECT_EQ(backward_passes_per_step<feasible::AlternatingPrimalDualOptimizer>(false), 1);
+  EXPECT_EQ(backward_passes_per_step<feasible::ExtragradientOptimizer>(true), 2);
+}
