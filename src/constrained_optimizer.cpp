@@ -12,13 +12,14 @@ struct ConstrainedOptimizer::Evaluation {
   struct Item {
     Constraint constraint;
     const ConstraintState* state = nullptr;
-    torch::Tensor v;         // [n], differentiable
-    torch::Tensor s;         // [m], detached
-    torch::Tensor idx;       // [n] int64, undefined for dense
-    torch::Tensor sidx;      // [m] int64, undefined for dense
-    torch::Tensor features;  // implicit multipliers (detached)
-    torch::Tensor lambda;    // multiplier values used in the primal term
-    torch::Tensor penalty;   // penalty used in the primal term
+    torch::Tensor v;              // [n], differentiable
+    torch::Tensor s;              // [m], detached
+    bool strict_is_copy = false;  // s is the violation (no strict violation given)
+    torch::Tensor idx;            // [n] int64, undefined for dense
+    torch::Tensor sidx;           // [m] int64, undefined for dense
+    torch::Tensor features;       // implicit multipliers (detached)
+    torch::Tensor lambda;         // multiplier values used in the primal term
+    torch::Tensor penalty;        // penalty used in the primal term
     bool penalty_capped = false;
   };
   ProblemState state;
@@ -38,6 +39,38 @@ bool is_indexed(const Constraint& c) {
   return c.options().multiplier() == MultiplierKind::kIndexed;
 }
 
+// Whether every entry of a floating-point tensor is finite. On the CPU the data are scanned on
+// the host (no tensor operation, no dispatch); elsewhere one reduction and one read.
+bool all_finite(const torch::Tensor& t) {
+  if (!t.device().is_cpu()) return torch::isfinite(t).all().item<bool>();
+  const torch::Tensor c = t.contiguous();
+  bool ok = true;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.scalar_type(), "all_finite", [&] {
+    const scalar_t* p = c.data_ptr<scalar_t>();
+    for (int64_t i = 0, n = c.numel(); i < n && ok; ++i) {
+      ok = std::isfinite(static_cast<double>(p[i]));
+    }
+  });
+  return ok;
+}
+
+// The smallest and largest index (host loop on the CPU, one reduction elsewhere).
+std::pair<int64_t, int64_t> index_range(const torch::Tensor& idx) {
+  if (!idx.device().is_cpu()) {
+    auto mm = torch::aminmax(idx);
+    auto both = torch::stack({std::get<0>(mm), std::get<1>(mm)}).cpu();
+    return {both[0].item<int64_t>(), both[1].item<int64_t>()};
+  }
+  const torch::Tensor c = idx.contiguous();
+  const int64_t* p = c.data_ptr<int64_t>();
+  int64_t lo = p[0], hi = p[0];
+  for (int64_t i = 1, n = c.numel(); i < n; ++i) {
+    lo = std::min(lo, p[i]);
+    hi = std::max(hi, p[i]);
+  }
+  return {lo, hi};
+}
+
 // Checks an index tensor of an indexed constraint.
 void check_indices(const torch::Tensor& idx, const Constraint& c, const char* field) {
   TORCH_CHECK(idx.scalar_type() == torch::kLong, "constraint '", c.name(), "': ", field,
@@ -45,8 +78,9 @@ void check_indices(const torch::Tensor& idx, const Constraint& c, const char* fi
   TORCH_CHECK(idx.dim() == 1, "constraint '", c.name(), "': ", field, " must be 1-D, got shape ",
               shape_of(idx));
   if (idx.numel() > 0) {
-    const int64_t lo = idx.min().item<int64_t>();
-    const int64_t hi = idx.max().item<int64_t>();
+    const auto range = index_range(idx);
+    const int64_t lo = range.first;
+    const int64_t hi = range.second;
     TORCH_CHECK(lo >= 0 && hi < c.size(), "constraint '", c.name(), "': ", field,
                 " must lie in [0, ", c.size(), "), got values in [", lo, ", ", hi, "]");
   }
@@ -57,7 +91,7 @@ torch::Tensor dense_shape(const torch::Tensor& t, const Constraint& c, const cha
   const bool ok = (t.dim() == 1 && t.size(0) == c.size()) || (t.dim() == 0 && c.size() == 1);
   TORCH_CHECK(ok, "constraint '", c.name(), "': ", field, " has shape ", shape_of(t),
               ", expected [", c.size(), "] (the constraint's size)");
-  return t.reshape({c.size()});
+  return t.dim() == 1 ? t : t.reshape({c.size()});
 }
 
 }  // namespace
@@ -98,6 +132,17 @@ ConstrainedOptimizer::ConstrainedOptimizer(
   }
   const auto duals = problem_.dual_parameters();
   constraint_count_ = problem_.constraints().size();
+  for (const auto& p : duals) {
+    if (p.has_storage()) parameter_storages_.insert(p.storage().unsafeGetStorageImpl());
+  }
+  for (const auto& opt : primal_) {
+    if (!opt) continue;
+    for (const auto& g : opt->param_groups()) {
+      for (const auto& p : g.params()) {
+        if (p.has_storage()) parameter_storages_.insert(p.storage().unsafeGetStorageImpl());
+      }
+    }
+  }
   multipliers_ = problem_.multipliers();
   std::unordered_set<const void*> dual_set;
   for (const auto& p : duals) dual_set.insert(p.unsafeGetTensorImpl());
@@ -184,6 +229,16 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                 "ConstrainedOptimizer::step: the loss must be a scalar (one element), got shape ",
                 shape_of(loss));
   }
+  // The strict violation defaults to the violation itself; it is copied only when it shares
+  // storage with a parameter that the step changes in place (e.g. a violation that is a view
+  // of x), so that the dual step and the penalty updater read the values at x_t.
+  auto detached_copy_if_alias = [this](const torch::Tensor& v) {
+    torch::Tensor d = v.detach();
+    if (d.has_storage() && parameter_storages_.count(d.storage().unsafeGetStorageImpl())) {
+      return d.clone();
+    }
+    return d;
+  };
   eval.items.clear();
   for (const auto& entry : eval.state.observed) {
     const Constraint& c = entry.first;
@@ -224,7 +279,8 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
       } else {
         TORCH_CHECK(!cs.strict_indices().defined(), "constraint '", c.name(),
                     "': strict_indices given without a strict violation");
-        item.s = v.detach().clone();
+        item.s = detached_copy_if_alias(v);
+        item.strict_is_copy = true;
       }
     } else if (implicit) {
       TORCH_CHECK(cs.features().defined(), "constraint '", c.name(),
@@ -233,7 +289,8 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                   "': violation has shape ", shape_of(v), ", expected [", cs.features().size(0),
                   "] (one entry per row of features)");
       item.v = v;
-      item.s = s_in.defined() ? s_in.detach().reshape({-1}) : v.detach().clone();
+      item.s = s_in.defined() ? s_in.detach().reshape({-1}) : detached_copy_if_alias(v);
+      item.strict_is_copy = !s_in.defined();
       TORCH_CHECK(item.s.numel() == v.numel(), "constraint '", c.name(), "': strict violation has ",
                   item.s.numel(), " entries, expected ", v.numel());
       item.features = cs.features().detach();
@@ -243,9 +300,9 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                   "': indices were given for a dense constraint (use "
                   "MultiplierKind::kIndexed to observe a subset of entries)");
       item.v = dense_shape(v, c, "violation");
-      item.s =
-          s_in.defined() ? dense_shape(s_in.detach(), c, "strict violation") : v.detach().clone();
-      item.s = item.s.reshape({c.size()});
+      item.s = s_in.defined() ? dense_shape(s_in.detach(), c, "strict violation")
+                              : detached_copy_if_alias(item.v);
+      item.strict_is_copy = !s_in.defined();
     }
     eval.items.push_back(std::move(item));
   }
@@ -253,30 +310,24 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
     return a.constraint.index() < b.constraint.index();
   });
 
-  // Non-finite values: one fused check, then locate the culprit only if needed.
-  std::vector<torch::Tensor> checks;
-  checks.push_back(torch::isfinite(loss.detach()).all());
-  for (const auto& item : eval.items) {
-    checks.push_back(torch::isfinite(item.v.detach()).all());
-    checks.push_back(torch::isfinite(item.s).all());
-  }
-  if (!torch::stack(checks).all().item<bool>()) {
-    std::string what;
-    if (!checks[0].item<bool>()) {
-      what = "the loss is " + std::to_string(loss.item<double>());
-    } else {
-      for (size_t i = 0; i < eval.items.size(); ++i) {
-        const auto& name = eval.items[i].constraint.name();
-        if (!checks[1 + 2 * i].item<bool>()) {
-          what = "the violation of constraint '" + name + "' has a NaN or Inf entry";
-          break;
-        }
-        if (!checks[2 + 2 * i].item<bool>()) {
-          what = "the strict violation of constraint '" + name + "' has a NaN or Inf entry";
-          break;
-        }
+  // Non-finite values (a strict violation that is the violation itself is not checked twice).
+  std::string what;
+  if (!all_finite(loss.detach())) {
+    what = "the loss is " + std::to_string(loss.item<double>());
+  } else {
+    for (const auto& item : eval.items) {
+      const auto& name = item.constraint.name();
+      if (!all_finite(item.v.detach())) {
+        what = "the violation of constraint '" + name + "' has a NaN or Inf entry";
+        break;
+      }
+      if (!item.strict_is_copy && !all_finite(item.s)) {
+        what = "the strict violation of constraint '" + name + "' has a NaN or Inf entry";
+        break;
       }
     }
+  }
+  if (!what.empty()) {
     TORCH_CHECK(options_.non_finite() != NonFinitePolicy::kThrow,
                 "ConstrainedOptimizer::step: ", what,
                 " (NonFinitePolicy::kThrow; nothing was changed)");
@@ -290,7 +341,8 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
 }
 
 torch::Tensor ConstrainedOptimizer::primal_lagrangian(Evaluation& eval) {
-  torch::Tensor lagrangian = eval.state.loss.reshape({});
+  const torch::Tensor& loss = eval.state.loss;
+  torch::Tensor lagrangian = loss.dim() == 0 ? loss : loss.reshape({});
   for (auto& item : eval.items) {
     const auto& c = item.constraint;
     const auto& f = c.formulation();
@@ -303,7 +355,11 @@ torch::Tensor ConstrainedOptimizer::primal_lagrangian(Evaluation& eval) {
       }
       item.lambda = lam;
     }
-    if (c.penalty()) item.penalty = c.penalty()->observed(item.idx).clone();
+    if (c.penalty()) {
+      // A copy only when an updater may change the coefficient in place before record().
+      item.penalty = c.penalty()->observed(item.idx);
+      if (c.options().penalty_updater()) item.penalty = item.penalty.clone();
+    }
     if (!item.state->contributes_to_primal()) continue;
     lagrangian = lagrangian + f->primal_term(item.v, item.lambda, item.penalty, c.kind());
   }
@@ -377,13 +433,15 @@ void ConstrainedOptimizer::primal_step() {
 }
 
 void ConstrainedOptimizer::record(Evaluation& eval, StepResult& result) {
-  result.loss = eval.state.loss.detach().reshape({});
+  result.loss = eval.state.loss.detach();
+  if (result.loss.dim() != 0) result.loss = result.loss.reshape({});
   if (eval.lagrangian.defined()) result.lagrangian = eval.lagrangian.detach();
   for (auto& item : eval.items) {
     auto& cr = result.constraints[item.constraint.index()];
     cr.observed = true;
     // Copies: a violation may alias a parameter that the step then changes in place.
-    cr.violation = item.v.detach().clone();
+    // The strict violation, when it is the violation, is already a safe detached copy.
+    cr.violation = item.strict_is_copy ? item.s : item.v.detach().clone();
     cr.strict_violation = item.s;
     cr.indices = item.idx;
     cr.multiplier = item.lambda;

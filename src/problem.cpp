@@ -63,12 +63,17 @@ torch::Tensor DenseMultiplier::evaluate(const torch::Tensor&, const torch::Tenso
 }
 
 void DenseMultiplier::write_ascent(const torch::Tensor&, const torch::Tensor& ascent) {
-  torch::Tensor g = -ascent.detach().to(value_.options()).reshape({-1});
+  // The gradient is the negated ascent direction; each conversion only when needed.
+  torch::Tensor a = ascent.detach();
+  if (a.scalar_type() != value_.scalar_type() || a.device() != value_.device()) {
+    a = a.to(value_.options());
+  }
+  if (a.dim() != 1) a = a.reshape({-1});
   auto& grad = value_.mutable_grad();
   if (grad.defined()) {
-    grad.add_(g);
+    grad.sub_(a);
   } else {
-    grad = g.clone();
+    grad = a.neg();
   }
 }
 

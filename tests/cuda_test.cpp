@@ -6,7 +6,7 @@
 
 namespace {
 
-struct Run {
+struct Iterates {
   torch::Tensor x;
   torch::Tensor dense;
   torch::Tensor indexed;
@@ -14,7 +14,7 @@ struct Run {
 
 // 20 simultaneous steps of min ||x - a||^2 s.t. A x <= b (dense, AugmentedLagrangian + NuPI)
 // and x_i <= 0.1 for observed i (indexed, Lagrangian, sparse gradient) on `device`.
-Run run_on(torch::Device device) {
+Iterates run_on(torch::Device device) {
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   torch::manual_seed(3);
   const auto A = torch::randn({3, 4}, f64).to(device);
@@ -57,8 +57,8 @@ Run run_on(torch::Device device) {
 
 TEST(Cuda, SameIteratesAsCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  const Run cpu = run_on(torch::kCPU);
-  const Run gpu = run_on(torch::Device(torch::kCUDA, 0));
+  const Iterates cpu = run_on(torch::kCPU);
+  const Iterates gpu = run_on(torch::Device(torch::kCUDA, 0));
   // float64 on both devices; only summation order differs, so 1e-10 is generous.
   EXPECT_TRUE(torch::allclose(cpu.x, gpu.x, 0, 1e-10));
   EXPECT_TRUE(torch::allclose(cpu.dense, gpu.dense, 0, 1e-10));

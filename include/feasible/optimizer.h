@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "feasible/kinds.h"
@@ -145,6 +146,7 @@ class ConstrainedOptimizer {
   int64_t iteration_ = 0;
   size_t constraint_count_ = 0;
   std::vector<std::shared_ptr<Multiplier>> multipliers_;
+  std::unordered_set<const void*> parameter_storages_;  // to detect violations that alias them
 };
 
 /// Simultaneous gradient descent-ascent: evaluate at (x_t, lambda_t); one backward pass; step
