@@ -1,6 +1,10 @@
 // NuPI, ExtraSGD and ExtraAdam.
 #include <torch/optim/serialize.h>
 
+#include <sstream>
+#include <string>
+#include <type_traits>
+
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
 
@@ -8,7 +12,19 @@ namespace feasible {
 namespace optim {
 
 namespace {
-std::string key_of(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+// The key of a parameter in Optimizer::state(): LibTorch 1.x uses the TensorImpl address
+// printed as a string, 2.x the address itself. Taking the type from the map keeps both working.
+using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+template <typename Key = StateKey>  // a template, so that only one branch is compiled
+Key key_of(const torch::Tensor& p) {
+  if constexpr (std::is_same<Key, std::string>::value) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
 }  // namespace
 
 // ---------------------------------------------------------------- NuPI

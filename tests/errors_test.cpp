@@ -128,15 +128,13 @@ struct Rig {
     }
     if (primal) {
       s.adam_states = primal->state().size();
-      for (const auto& g : primal->param_groups()) {
-        for (const auto& p : g.params()) {
-          auto it = primal->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-          if (it == primal->state().end()) continue;
-          const auto& st = static_cast<const torch::optim::AdamParamState&>(*it->second);
-          s.adam_steps.push_back(st.step());
-          s.adam_tensors.push_back(st.exp_avg().clone());
-          s.adam_tensors.push_back(st.exp_avg_sq().clone());
-        }
+      // The state map's key type differs between LibTorch 1.x and 2.x: iterate instead of
+      // looking parameters up (the set of keys is compared through adam_states).
+      for (const auto& entry : primal->state()) {
+        const auto& st = static_cast<const torch::optim::AdamParamState&>(*entry.second);
+        s.adam_steps.push_back(st.step());
+        s.adam_tensors.push_back(st.exp_avg().clone());
+        s.adam_tensors.push_back(st.exp_avg_sq().clone());
       }
     }
     if (dual) {
