@@ -894,7 +894,7 @@ void section_c(const Config& cfg) {
       {SIM, "Simultaneous"},
       {LS, "prototype: lean Simultaneous (host scan)"},
       {LF, "prototype: lean Simultaneous (fused-sum check)"},
-      {LL, "prototype: lean Simultaneous, library's check"},
+      {LL, "prototype: lean Simultaneous, old isfinite check"},
   };
   std::vector<Variant> variants;
   {
