@@ -275,7 +275,7 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
         TORCH_CHECK(s_in.dim() == 1 && s_in.size(0) == item.sidx.size(0), "constraint '", c.name(),
                     "': strict violation has shape ", shape_of(s_in), ", expected [",
                     item.sidx.size(0), "] (one entry per strict index)");
-        item.s = s_in.detach();
+        item.s = detached_copy_if_alias(s_in);
       } else {
         TORCH_CHECK(!cs.strict_indices().defined(), "constraint '", c.name(),
                     "': strict_indices given without a strict violation");
@@ -289,7 +289,8 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                   "': violation has shape ", shape_of(v), ", expected [", cs.features().size(0),
                   "] (one entry per row of features)");
       item.v = v;
-      item.s = s_in.defined() ? s_in.detach().reshape({-1}) : detached_copy_if_alias(v);
+      item.s =
+          s_in.defined() ? detached_copy_if_alias(s_in).reshape({-1}) : detached_copy_if_alias(v);
       item.strict_is_copy = !s_in.defined();
       TORCH_CHECK(item.s.numel() == v.numel(), "constraint '", c.name(), "': strict violation has ",
                   item.s.numel(), " entries, expected ", v.numel());
@@ -300,7 +301,7 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                   "': indices were given for a dense constraint (use "
                   "MultiplierKind::kIndexed to observe a subset of entries)");
       item.v = dense_shape(v, c, "violation");
-      item.s = s_in.defined() ? dense_shape(s_in.detach(), c, "strict violation")
+      item.s = s_in.defined() ? dense_shape(detached_copy_if_alias(s_in), c, "strict violation")
                               : detached_copy_if_alias(item.v);
       item.strict_is_copy = !s_in.defined();
     }
@@ -444,6 +445,7 @@ void ConstrainedOptimizer::record(Evaluation& eval, StepResult& result) {
     cr.violation = item.strict_is_copy ? item.s : item.v.detach().clone();
     cr.strict_violation = item.s;
     cr.indices = item.idx;
+    cr.strict_indices = item.sidx;
     cr.multiplier = item.lambda;
     cr.penalty = item.penalty;
   }
@@ -493,7 +495,7 @@ StepResult AlternatingPrimalDualOptimizer::step(const Closure& closure,
     primal_step();
     Evaluation second;
     bool ok;
-    {
+    try {
       torch::NoGradGuard no_grad;
       if (constraint_closure) {
         const Closure wrapped = [&]() {
@@ -505,7 +507,13 @@ StepResult AlternatingPrimalDualOptimizer::step(const Closure& closure,
       } else {
         ok = evaluate(closure, second, result);
       }
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false,
+                  "AlternatingPrimalDualOptimizer: second evaluation, after the primal step was "
+                  "taken: ",
+                  e.msg());
     }
+    if (!ok) result.skip_reason = "second evaluation: " + result.skip_reason;
     if (ok) {
       write_dual_gradients(second);
       dual_step(second, result);
@@ -532,6 +540,11 @@ ExtragradientOptimizer::ExtragradientOptimizer(
     : ConstrainedOptimizer(std::move(problem), std::move(primal), std::move(dual), options) {
   for (size_t i = 0; i < primal_.size(); ++i) as_extra(primal_[i], "primal");
   if (dual_) as_extra(dual_, "dual");
+  for (const auto& c : problem_.constraints()) {
+    TORCH_CHECK(!c.options().sparse_gradient(), "ExtragradientOptimizer: constraint '", c.name(),
+                "' uses ConstraintOptions.sparse_gradient, which the extrapolation optimizers do "
+                "not support; use dense-row gradients (the default) or lazy(true)");
+  }
 }
 
 StepResult ExtragradientOptimizer::step(const Closure& closure) {
@@ -545,13 +558,21 @@ StepResult ExtragradientOptimizer::step(const Closure& closure) {
     for (auto& opt : primal_) as_extra(opt, "primal")->extrapolate();
     project_primal();
     if (dual_) {
+      for (const auto& m : multipliers_) m->before_dual_step();
       as_extra(dual_, "dual")->extrapolate();
-      for (const auto& m : multipliers_) m->project();
+      for (const auto& m : multipliers_) {
+        m->project();
+        m->after_dual_step();
+      }
     }
     Evaluation half;
     bool ok = false;
     try {
       ok = evaluate(closure, half, result);
+      if (ok) {
+        primal_backward(half);
+        write_dual_gradients(half);
+      }
     } catch (...) {
       // A throw at the half point must leave (x_t, lambda_t) as they were.
       for (auto& opt : primal_) as_extra(opt, "primal")->restore();
@@ -559,8 +580,6 @@ StepResult ExtragradientOptimizer::step(const Closure& closure) {
       throw;
     }
     if (ok) {
-      primal_backward(half);
-      write_dual_gradients(half);
       primal_step();  // restores x_t, steps with the half-point gradients
       dual_step(half, result);
     } else {

@@ -2,6 +2,7 @@
 #include "feasible/problem.h"
 
 #include <atomic>
+#include <limits>
 #include <sstream>
 
 #include "feasible/multiplier.h"
@@ -180,6 +181,8 @@ PenaltyCoefficient::PenaltyCoefficient(double init, int64_t size, bool per_entry
   TORCH_CHECK(init > 0 && std::isfinite(init),
               "PenaltyCoefficient: init must be finite and > 0, got ", init);
   value_ = per_entry ? torch::full({size}, init, options) : torch::full({}, init, options);
+  TORCH_CHECK((value_ > 0).all().item<bool>(), "PenaltyCoefficient: init ", init,
+              " is not > 0 once stored as ", value_.scalar_type(), " (it underflows to 0)");
 }
 
 torch::Tensor PenaltyCoefficient::observed(const torch::Tensor& indices) const {
@@ -203,10 +206,26 @@ PenaltyUpdater::PenaltyUpdater(PenaltyUpdaterOptions options) : options_(options
               options.max_value() ? *options.max_value() : 0.0);
 }
 
+namespace {
+double largest_finite(torch::ScalarType type) {
+  switch (type) {
+    case torch::kFloat:
+      return std::numeric_limits<float>::max();
+    case torch::kHalf:
+      return 65504.0;
+    case torch::kBFloat16:
+      return 3.3895313892515355e38;
+    default:
+      return std::numeric_limits<double>::max();
+  }
+}
+}  // namespace
+
 bool PenaltyUpdater::update(PenaltyCoefficient& penalty, const torch::Tensor& strict,
                             const torch::Tensor& indices, ConstraintKind kind) const {
   torch::NoGradGuard no_grad;
-  torch::Tensor s = strict.detach().reshape({-1}).to(penalty.value().dtype());
+  if (strict.numel() == 0) return false;  // nothing observed: nothing to grow or restart
+  torch::Tensor s = strict.detach().reshape({-1}).to(penalty.value().options());
   torch::Tensor magnitude = kind == ConstraintKind::kInequality ? s.clamp_min(0.0) : s.abs();
   torch::Tensor violated = magnitude > options_.tolerance();
   torch::Tensor satisfied =
@@ -219,7 +238,8 @@ bool PenaltyUpdater::update(PenaltyCoefficient& penalty, const torch::Tensor& st
   } else if (!options_.restart_on_feasible()) {
     satisfied = torch::zeros_like(violated);
   }
-  torch::Tensor grown = grow(c);
+  // Growth stops at the largest finite value of the dtype: c never becomes Inf.
+  torch::Tensor grown = grow(c).clamp_max(largest_finite(c.scalar_type()));
   bool capped = false;
   if (options_.max_value()) {
     capped = ((grown > *options_.max_value()) & violated).any().item<bool>();
@@ -322,6 +342,17 @@ Constraint Problem::add_constraint(std::string name, ConstraintOptions options) 
               ": ConstraintOptions.penalty_updater is not allowed with ", formulation->name(),
               (formulation->uses_penalty() ? " (its coefficient is fixed by definition)"
                                            : " (it has no penalty coefficient)"));
+  TORCH_CHECK(!options.max_multiplier() || options.multiplier() != MultiplierKind::kImplicit, where,
+              ": ConstraintOptions.max_multiplier cannot bound an implicit multiplier (bound its "
+              "model's output instead, e.g. with a scaled sigmoid)");
+  TORCH_CHECK(!options.penalty_updater() || !options.penalty_updater()->options().max_value() ||
+                  *options.penalty_updater()->options().max_value() >= options.penalty(),
+              where, ": PenaltyUpdaterOptions.max_value (",
+              options.penalty_updater() && options.penalty_updater()->options().max_value()
+                  ? *options.penalty_updater()->options().max_value()
+                  : 0.0,
+              ") must be >= ConstraintOptions.penalty (", options.penalty(),
+              "), else the first update would shrink the coefficient");
   TORCH_CHECK(!options.lazy() || options.multiplier() == MultiplierKind::kIndexed, where,
               ": ConstraintOptions.lazy requires an indexed multiplier");
   TORCH_CHECK(!options.sparse_gradient() || options.multiplier() == MultiplierKind::kIndexed, where,

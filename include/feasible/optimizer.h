@@ -43,8 +43,10 @@ struct ConstraintResult {
   torch::Tensor violation;
   /// The strict violation used by the dual update and the penalty updater ([n]).
   torch::Tensor strict_violation;
-  /// Observed entries of an indexed constraint (undefined for dense).
+  /// Observed entries of an indexed constraint, for `violation` (undefined for dense).
   torch::Tensor indices;
+  /// Entries of `strict_violation` for an indexed constraint (undefined for dense).
+  torch::Tensor strict_indices;
   /// Multiplier values used in the primal term ([n]; undefined without a multiplier).
   torch::Tensor multiplier;
   /// Penalty coefficient used in the primal term (0-d or [n]; undefined without a penalty).
@@ -159,6 +161,8 @@ class SimultaneousOptimizer : public ConstrainedOptimizer {
 
 /// Alternating, dual first: evaluate once at x_t; update the multipliers to lambda_{t+1}; then
 /// the primal step uses lambda_{t+1} with the same evaluation. Same cost as simultaneous.
+/// Input is validated before the dual step; an error raised while forming the primal
+/// Lagrangian with lambda_{t+1} (e.g. an implicit multiplier gone negative) comes after it.
 class AlternatingDualPrimalOptimizer : public ConstrainedOptimizer {
  public:
   using ConstrainedOptimizer::ConstrainedOptimizer;
@@ -167,8 +171,10 @@ class AlternatingDualPrimalOptimizer : public ConstrainedOptimizer {
 
 /// Alternating, primal first: primal step at (x_t, lambda_t); re-evaluate the constraints at
 /// x_{t+1} (with `constraint_closure` when given, else the full closure, under no-grad); dual
-/// step from that evaluation. The result's per-constraint values are the first evaluation's;
-/// a bad second evaluation is reported after the primal step has been taken.
+/// step from that evaluation. The result's per-constraint values are the first evaluation's.
+/// A bad second evaluation is reported after the primal step has been taken: it throws, or
+/// with NonFinitePolicy::kSkipStep the result is `skipped` with the primal step kept (the
+/// skip_reason then starts with "second evaluation:").
 class AlternatingPrimalDualOptimizer : public ConstrainedOptimizer {
  public:
   using ConstrainedOptimizer::ConstrainedOptimizer;
@@ -181,7 +187,9 @@ class AlternatingPrimalDualOptimizer : public ConstrainedOptimizer {
 /// (projecting); gradients there; update from the saved (x_t, lambda_t) with the half-point
 /// gradients (projecting). Every optimizer must be a feasible::optim::ExtrapolationOptimizer
 /// (ExtraSGD, ExtraAdam). Two closure evaluations and two backward passes per step. Penalty
-/// updaters read the half-point evaluation.
+/// updaters read the half-point evaluation. A throw or a skip at the half point returns the
+/// parameters and multipliers to (x_t, lambda_t); ExtraAdam's moments keep the extrapolation's
+/// update. Indexed multipliers with sparse_gradient are rejected.
 class ExtragradientOptimizer : public ConstrainedOptimizer {
  public:
   ExtragradientOptimizer(Problem problem,
