@@ -7,19 +7,13 @@
 #include <cfloat>
 #include <string>
 
+#include "test_util.h"
+
 namespace {
 
-auto f64() { return torch::TensorOptions().dtype(torch::kFloat64); }
+using feasible_test::error_of;
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.msg();
-  }
-  return "(no error)";
-}
+auto f64() { return torch::TensorOptions().dtype(torch::kFloat64); }
 
 }  // namespace
 

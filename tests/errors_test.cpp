@@ -12,7 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
+
+using feasible_test::error_of;
 
 using feasible::ConstraintKind;
 using feasible::ConstraintOptions;
@@ -25,19 +29,6 @@ const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
 
 // Runs `f`, expects a c10::Error, and returns its message (without the backtrace).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-c10 exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
 
 #define EXPECT_HAS(msg, piece)                               \
   EXPECT_NE(std::string(msg).find(piece), std::string::npos) \

@@ -15,7 +15,12 @@
 #include <utility>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
+
+using feasible_test::dvec;
+using feasible_test::to_vec;
 
 using feasible::optim::NuPI;
 using feasible::optim::NuPIInit;
@@ -24,15 +29,6 @@ using feasible::optim::NuPIOptions;
 // Every value here is O(1) and results from tens of float64 operations: 1e-12 leaves four
 // orders of magnitude over the rounding.
 constexpr double kTol = 1e-12;
-
-torch::Tensor dvec(const std::vector<double>& v) {
-  return torch::tensor(v, torch::dtype(torch::kFloat64));
-}
-
-std::vector<double> to_vec(const torch::Tensor& t) {
-  const torch::Tensor c = t.detach().to(torch::kFloat64).contiguous().reshape({-1});
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
 
 void expect_vec_near(const torch::Tensor& got, const std::vector<double>& want, double tol,
                      const char* what) {

@@ -19,7 +19,13 @@
 #include <memory>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
+
+using feasible_test::dvec;
+using feasible_test::expect_vec_near;
+using feasible_test::to_vec;
 
 using feasible::ConstraintKind;
 using feasible::MultiplicativePenaltyUpdater;
@@ -28,24 +34,6 @@ using feasible::PenaltyUpdaterOptions;
 
 // Values are O(1) results of a few float64 operations: 1e-12 is far above the rounding.
 constexpr double kTol = 1e-12;
-
-torch::Tensor dvec(const std::vector<double>& v) {
-  return torch::tensor(v, torch::dtype(torch::kFloat64));
-}
-
-std::vector<double> to_vec(const torch::Tensor& t) {
-  const torch::Tensor c = t.detach().to(torch::kFloat64).contiguous().reshape({-1});
-  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-void expect_vec_near(const torch::Tensor& got, const std::vector<double>& want, double tol,
-                     const char* what) {
-  const auto g = to_vec(got);
-  ASSERT_EQ(g.size(), want.size()) << what;
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_NEAR(g[i], want[i], tol) << what << " [" << i << "]";
-  }
-}
 
 PenaltyCoefficient coefficient(double init, int64_t size, bool per_entry) {
   return PenaltyCoefficient(init, size, per_entry, torch::dtype(torch::kFloat64));

@@ -11,7 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
+
+using feasible_test::error_of;
 
 using feasible::ConstraintKind;
 using feasible::ConstraintOptions;
@@ -26,18 +30,6 @@ std::shared_ptr<torch::optim::SGD> sgd(std::vector<torch::Tensor> params, double
 }
 
 torch::Tensor f64(std::vector<double> v) { return torch::tensor(v, torch::kFloat64); }
-
-// Runs `f`, expects a c10::Error, and returns its message (without the backtrace).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
 
 #define EXPECT_HAS(msg, piece)                               \
   EXPECT_NE(std::string(msg).find(piece), std::string::npos) \
