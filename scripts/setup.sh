@@ -10,6 +10,7 @@ packages=(
   libgtest-dev googletest
   libbenchmark-dev
   ccache
+  zlib1g-dev             # CRC-32 of checkpoints
 )
 
 missing=()

@@ -1,9 +1,13 @@
-// The constrained optimizers: validation of the closure's output and the five schemes.
+// The constrained optimizers: validation of the closure's output, the non-finite policy (checks,
+// and the copies that let a skipped step restore everything) and the five schemes.
 #include <algorithm>
+#include <cstring>
 #include <sstream>
+#include <type_traits>
 #include <unordered_set>
 
 #include "feasible/optim/extra.h"
+#include "feasible/optim/nupi.h"
 #include "feasible/optimizer.h"
 
 namespace feasible {
@@ -27,6 +31,34 @@ struct ConstrainedOptimizer::Evaluation {
   torch::Tensor lagrangian;
 };
 
+// Copies of what a half-step changes, taken only under NonFinitePolicy::kSkipStep.
+struct ConstrainedOptimizer::Snapshot {
+  struct Copy {
+    torch::Tensor target;  // the live tensor
+    torch::Tensor rows;    // the copied rows (undefined: the whole tensor)
+    torch::Tensor values;  // their values
+  };
+  struct State {
+    torch::optim::Optimizer* optimizer = nullptr;
+    std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type key;
+    std::unique_ptr<torch::optim::OptimizerParamState> state;  // null: there was none
+    std::vector<Copy> rows;  // rows of the state's tensors (when `state` shares them)
+  };
+  std::vector<Copy> tensors;
+  std::vector<State> states;
+
+  void tensor(const torch::Tensor& t) {
+    tensors.push_back({t, torch::Tensor(), t.detach().clone()});
+  }
+  void rows(const torch::Tensor& t, const torch::Tensor& idx) {
+    tensors.push_back({t, idx, t.detach().index_select(0, idx)});
+  }
+  // The state of the parameters of `opt` that have a gradient (`all`: of every parameter).
+  void optimizer(torch::optim::Optimizer& opt, bool all);
+  // Puts everything back (newest copy first, so the oldest wins); then forgets it.
+  void restore();
+};
+
 namespace {
 
 std::string shape_of(const torch::Tensor& t) {
@@ -39,19 +71,136 @@ bool is_indexed(const Constraint& c) {
   return c.options().multiplier() == MultiplierKind::kIndexed;
 }
 
-// Whether every entry of a floating-point tensor is finite. On the CPU the data are scanned on
-// the host (no tensor operation, no dispatch); elsewhere one reduction and one read.
-bool all_finite(const torch::Tensor& t) {
-  if (!t.device().is_cpu()) return torch::isfinite(t).all().item<bool>();
-  const torch::Tensor c = t.contiguous();
-  bool ok = true;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.scalar_type(), "all_finite", [&] {
-    const scalar_t* p = c.data_ptr<scalar_t>();
-    for (int64_t i = 0, n = c.numel(); i < n && ok; ++i) {
-      ok = std::isfinite(static_cast<double>(p[i]));
+// Whether n IEEE-754 values are all finite: a value is NaN or Inf exactly when all its exponent
+// bits are set. The test is an integer OR-reduction over blocks, which the compiler vectorizes
+// (no tensor operation, no dispatch, no allocation), with an early exit between blocks.
+template <typename Bits, Bits kExponent, typename T>
+bool finite_bits(const T* p, int64_t n) {
+  static_assert(sizeof(Bits) == sizeof(T), "bit pattern of the wrong width");
+  constexpr int64_t kBlock = 4096;
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t end = std::min(n, start + kBlock);
+    Bits bad = 0;
+    for (int64_t i = start; i < end; ++i) {
+      Bits b;
+      std::memcpy(&b, p + i, sizeof(Bits));
+      bad |= static_cast<Bits>((b & kExponent) == kExponent);
     }
-  });
-  return ok;
+    if (bad != 0) return false;
+  }
+  return true;
+}
+
+// Whether every entry of a CPU tensor is finite (read-only host scan).
+bool all_finite_cpu(const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous();
+  const int64_t n = c.numel();
+  if (n == 0) return true;
+  switch (c.scalar_type()) {
+    case torch::kFloat:
+      return finite_bits<uint32_t, 0x7f800000u>(c.data_ptr<float>(), n);
+    case torch::kDouble:
+      return finite_bits<uint64_t, 0x7ff0000000000000ull>(c.data_ptr<double>(), n);
+    case torch::kHalf:
+    case torch::kBFloat16: {
+      bool ok = true;
+      AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.scalar_type(), "finite", [&] {
+        const scalar_t* p = c.data_ptr<scalar_t>();
+        for (int64_t i = 0; i < n && ok; ++i) ok = std::isfinite(static_cast<double>(p[i]));
+      });
+      return ok;
+    }
+    default:
+      return !c.is_floating_point() && !c.is_complex() ? true
+                                                       : torch::isfinite(c).all().item<bool>();
+  }
+}
+
+// The position of the first tensor that has a NaN or Inf entry, or -1. CPU tensors are scanned
+// on the host; the others are reduced on their device and read back together, with one
+// synchronization when they share a device (the slow search for the culprit runs only on
+// failure).
+int64_t first_non_finite(const std::vector<torch::Tensor>& tensors) {
+  int64_t first = -1;
+  std::vector<torch::Tensor> flags;
+  std::vector<int64_t> where;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const torch::Tensor& t = tensors[i];
+    if (t.device().is_cpu()) {
+      if (!all_finite_cpu(t)) {
+        first = static_cast<int64_t>(i);
+        break;
+      }
+    } else {
+      flags.push_back(torch::isfinite(t).all());
+      where.push_back(static_cast<int64_t>(i));
+    }
+  }
+  if (flags.empty()) return first;
+  bool same_device = true;
+  for (const auto& f : flags) same_device = same_device && f.device() == flags[0].device();
+  if (same_device && torch::stack(flags).all().item<bool>()) return first;
+  for (size_t k = 0; k < flags.size(); ++k) {
+    if (first >= 0 && where[k] > first) break;
+    if (!flags[k].item<bool>()) return where[k];
+  }
+  return first;
+}
+
+// The key of a parameter in Optimizer::state(): LibTorch 1.x uses the TensorImpl address
+// printed as a string, 2.x the address itself (as in src/optimizers.cpp).
+using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
+template <typename Key = StateKey>  // a template, so that only one branch is compiled
+Key key_of(const torch::Tensor& p) {
+  if constexpr (std::is_same<Key, std::string>::value) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
+
+torch::Tensor copy_of(const torch::Tensor& t) { return t.defined() ? t.clone() : t; }
+
+// A copy of an optimizer's per-parameter state that shares no tensor with it. The state types
+// of LibTorch's optimizers and of feasible::optim are copied field by field; any other type
+// through its own serialization.
+std::unique_ptr<torch::optim::OptimizerParamState> deep_copy(
+    const torch::optim::OptimizerParamState& state) {
+  std::unique_ptr<torch::optim::OptimizerParamState> c = state.clone();
+  auto* p = c.get();
+  if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(p)) {
+    s->exp_avg(copy_of(s->exp_avg()))
+        .exp_avg_sq(copy_of(s->exp_avg_sq()))
+        .max_exp_avg_sq(copy_of(s->max_exp_avg_sq()));
+  } else if (auto* s = dynamic_cast<torch::optim::AdamWParamState*>(p)) {
+    s->exp_avg(copy_of(s->exp_avg()))
+        .exp_avg_sq(copy_of(s->exp_avg_sq()))
+        .max_exp_avg_sq(copy_of(s->max_exp_avg_sq()));
+  } else if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(p)) {
+    s->momentum_buffer(copy_of(s->momentum_buffer()));
+  } else if (auto* s = dynamic_cast<torch::optim::RMSpropParamState*>(p)) {
+    s->square_avg(copy_of(s->square_avg()))
+        .momentum_buffer(copy_of(s->momentum_buffer()))
+        .grad_avg(copy_of(s->grad_avg()));
+  } else if (auto* s = dynamic_cast<torch::optim::AdagradParamState*>(p)) {
+    s->sum(copy_of(s->sum()));
+  } else if (auto* s = dynamic_cast<optim::NuPIParamState*>(p)) {
+    s->xi(copy_of(s->xi())).seen(copy_of(s->seen()));
+  } else if (auto* s = dynamic_cast<optim::ExtraAdamParamState*>(p)) {
+    s->exp_avg(copy_of(s->exp_avg())).exp_avg_sq(copy_of(s->exp_avg_sq()));
+  } else {
+    torch::serialize::OutputArchive out;
+    state.serialize(out);
+    std::ostringstream bytes;
+    out.save_to(bytes);
+    std::istringstream in_bytes(bytes.str());
+    torch::serialize::InputArchive in;
+    in.load_from(in_bytes);
+    c->serialize(in);
+  }
+  return c;
 }
 
 // The smallest and largest index (host loop on the CPU, one reduction elsewhere).
@@ -96,6 +245,59 @@ torch::Tensor dense_shape(const torch::Tensor& t, const Constraint& c, const cha
 
 }  // namespace
 
+// ------------------------------------------------------------------ Snapshot
+
+void ConstrainedOptimizer::Snapshot::optimizer(torch::optim::Optimizer& opt, bool all) {
+  auto& map = opt.state();
+  for (auto& group : opt.param_groups()) {
+    for (auto& p : group.params()) {
+      const torch::Tensor& g = p.grad();
+      if (!all && !g.defined()) continue;  // optimizers leave such parameters alone
+      State s;
+      s.optimizer = &opt;
+      s.key = key_of(p);
+      auto it = map.find(s.key);
+      if (it != map.end()) {
+        auto* nupi = dynamic_cast<optim::NuPIParamState*>(it->second.get());
+        if (!all && nupi != nullptr && g.is_sparse()) {
+          // NuPI's sparse update changes only the listed rows of its memory and seen mask (and
+          // the step count): copy those rows, O(batch) instead of O(size).
+          torch::Tensor idx = g._indices().reshape({-1});
+          s.state = it->second->clone();  // shares xi and seen; keeps the step count
+          s.rows.push_back({nupi->xi(), idx, nupi->xi().index_select(0, idx)});
+          s.rows.push_back({nupi->seen(), idx, nupi->seen().index_select(0, idx)});
+        } else {
+          s.state = deep_copy(*it->second);
+        }
+      }
+      states.push_back(std::move(s));
+    }
+  }
+}
+
+void ConstrainedOptimizer::Snapshot::restore() {
+  torch::NoGradGuard no_grad;
+  for (auto it = tensors.rbegin(); it != tensors.rend(); ++it) {
+    torch::Tensor target = it->target.detach();
+    if (it->rows.defined()) {
+      target.index_copy_(0, it->rows, it->values);
+    } else {
+      target.copy_(it->values);
+    }
+  }
+  for (auto it = states.rbegin(); it != states.rend(); ++it) {
+    auto& map = it->optimizer->state();
+    if (!it->state) {
+      map.erase(it->key);
+      continue;
+    }
+    map[it->key] = std::move(it->state);
+    for (auto& r : it->rows) r.target.index_copy_(0, r.rows, r.values);
+  }
+  tensors.clear();
+  states.clear();
+}
+
 // ------------------------------------------------------------------ StepResult
 
 const ConstraintResult& StepResult::at(const std::string& name) const {
@@ -126,6 +328,11 @@ ConstrainedOptimizer::ConstrainedOptimizer(
       primal_(std::move(primal)),
       dual_(std::move(dual)),
       options_(options) {
+  const auto policy = options_.non_finite();
+  TORCH_CHECK(policy == NonFinitePolicy::kThrow || policy == NonFinitePolicy::kSkipStep,
+              "ConstrainedOptimizerOptions.non_finite must be NonFinitePolicy::kThrow or "
+              "kSkipStep, got ",
+              static_cast<int>(policy));
   TORCH_CHECK(!primal_.empty(), "ConstrainedOptimizer: at least one primal optimizer is needed");
   for (size_t i = 0; i < primal_.size(); ++i) {
     TORCH_CHECK(primal_[i] != nullptr, "ConstrainedOptimizer: primal optimizer ", i, " is null");
@@ -211,7 +418,8 @@ StepResult ConstrainedOptimizer::start_result() const {
   return r;
 }
 
-bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, StepResult& result) {
+bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, StepResult& result,
+                                    const char* stage, const char* taken) {
   TORCH_CHECK(problem_.constraints().size() == constraint_count_,
               "ConstrainedOptimizer::step: constraints were added to the problem after the "
               "optimizer was built (",
@@ -311,34 +519,174 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
     return a.constraint.index() < b.constraint.index();
   });
 
-  // Non-finite values (a strict violation that is the violation itself is not checked twice).
-  std::string what;
-  if (!all_finite(loss.detach())) {
-    what = "the loss is " + std::to_string(loss.item<double>());
-  } else {
-    for (const auto& item : eval.items) {
-      const auto& name = item.constraint.name();
-      if (!all_finite(item.v.detach())) {
-        what = "the violation of constraint '" + name + "' has a NaN or Inf entry";
-        break;
-      }
-      if (!item.strict_is_copy && !all_finite(item.s)) {
-        what = "the strict violation of constraint '" + name + "' has a NaN or Inf entry";
-        break;
+  // Non-finite values, in order: the loss, then each constraint's violation and strict
+  // violation (a strict violation that is the violation itself is not checked twice).
+  result.metrics = eval.state.metrics;
+  std::vector<torch::Tensor> checked;
+  checked.reserve(1 + 2 * eval.items.size());
+  checked.push_back(loss.detach());
+  for (const auto& item : eval.items) {
+    checked.push_back(item.v.detach());
+    if (!item.strict_is_copy) checked.push_back(item.s);
+  }
+  const int64_t bad = first_non_finite(checked);
+  if (bad < 0) return true;
+  if (bad == 0) {
+    return non_finite(result, NonFiniteQuantity::kLoss, "",
+                      "the loss is " + std::to_string(loss.detach().item<double>()), stage, taken);
+  }
+  int64_t position = 1;
+  for (const auto& item : eval.items) {
+    const auto& name = item.constraint.name();
+    if (position++ == bad) {
+      return non_finite(result, NonFiniteQuantity::kViolation, name,
+                        "the violation of constraint '" + name + "' has a NaN or Inf entry", stage,
+                        taken);
+    }
+    if (!item.strict_is_copy && position++ == bad) {
+      return non_finite(result, NonFiniteQuantity::kStrictViolation, name,
+                        "the strict violation of constraint '" + name + "' has a NaN or Inf entry",
+                        stage, taken);
+    }
+  }
+  return true;  // not reached
+}
+
+bool ConstrainedOptimizer::non_finite(StepResult& result, NonFiniteQuantity quantity,
+                                      const std::string& constraint, const std::string& what,
+                                      const char* stage, const char* taken) {
+  TORCH_CHECK(options_.non_finite() != NonFinitePolicy::kThrow,
+              "ConstrainedOptimizer::step: ", stage, what, " (NonFinitePolicy::kThrow; ", taken,
+              ")");
+  std::map<std::string, double> metrics = std::move(result.metrics);
+  result = start_result();  // a skipped result reports no evaluation
+  result.metrics = std::move(metrics);
+  result.skipped = true;
+  result.skip_quantity = quantity;
+  result.skip_constraint = constraint;
+  result.skip_reason = std::string(stage) + what;
+  return false;
+}
+
+bool ConstrainedOptimizer::check_gradients(StepResult& result, const char* stage,
+                                           const char* taken) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& opt : primal_) {
+    for (const auto& group : opt->param_groups()) {
+      for (const auto& p : group.params()) {
+        const torch::Tensor& g = p.grad();
+        if (g.defined()) grads.push_back(g.is_sparse() ? g._values() : g);
       }
     }
   }
-  if (!what.empty()) {
-    TORCH_CHECK(options_.non_finite() != NonFinitePolicy::kThrow,
-                "ConstrainedOptimizer::step: ", what,
-                " (NonFinitePolicy::kThrow; nothing was changed)");
-    result.skipped = true;
-    result.skip_reason = what;
-    result.metrics = eval.state.metrics;
-    return false;
+  const int64_t bad = first_non_finite(grads);
+  if (bad < 0) return true;
+  int64_t position = 0;
+  for (size_t i = 0; i < primal_.size(); ++i) {
+    const auto& groups = primal_[i]->param_groups();
+    for (size_t j = 0; j < groups.size(); ++j) {
+      const auto& params = groups[j].params();
+      for (size_t k = 0; k < params.size(); ++k) {
+        if (!params[k].grad().defined() || position++ != bad) continue;
+        std::ostringstream what;
+        what << "the gradient of primal optimizer " << i << ", group " << j << ", parameter " << k
+             << " (shape " << params[k].sizes() << ") has a NaN or Inf entry";
+        return non_finite(result, NonFiniteQuantity::kPrimalGradient, "", what.str(), stage, taken);
+      }
+    }
   }
-  result.metrics = eval.state.metrics;
-  return true;
+  return true;  // not reached
+}
+
+bool ConstrainedOptimizer::check_multipliers(Evaluation& eval, StepResult& result,
+                                             const char* stage, const char* when,
+                                             const char* taken) {
+  if (!dual_) return true;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> values;  // the parameters themselves: a scan needs no detach
+  std::vector<const Evaluation::Item*> owners;
+  for (const auto& item : eval.items) {
+    const auto& c = item.constraint;
+    const auto& m = c.multiplier();
+    if (!m || !item.state->contributes_to_dual()) continue;  // its multiplier did not move
+    if (m->writes_gradient_directly() && is_indexed(c) &&
+        (c.options().lazy() || c.options().sparse_gradient())) {
+      // Only the observed rows can have moved: O(batch), not O(size).
+      values.push_back(m->parameters()[0].index_select(0, item.sidx));
+      owners.push_back(&item);
+    } else {
+      for (const auto& p : m->parameters()) {
+        values.push_back(p);
+        owners.push_back(&item);
+      }
+    }
+  }
+  const int64_t bad = first_non_finite(values);
+  if (bad < 0) return true;
+  const auto& c = owners[bad]->constraint;
+  const std::string what =
+      c.multiplier()->writes_gradient_directly()
+          ? "the multiplier of constraint '" + c.name() + "' has a NaN or Inf entry " + when
+          : "a parameter of the implicit multiplier model of constraint '" + c.name() +
+                "' has a NaN or Inf entry " + when;
+  return non_finite(result, NonFiniteQuantity::kMultiplier, c.name(), what, stage, taken);
+}
+
+void ConstrainedOptimizer::snapshot_dual(Evaluation& eval, Snapshot& snapshot, bool all) {
+  if (!dual_) return;
+  if (all) {
+    for (const auto& m : multipliers_) {
+      for (const auto& p : m->parameters()) snapshot.tensor(p);
+    }
+  } else {
+    for (const auto& item : eval.items) {
+      const auto& c = item.constraint;
+      const auto& m = c.multiplier();
+      if (!m || !item.state->contributes_to_dual()) continue;
+      if (is_indexed(c) && (c.options().lazy() || c.options().sparse_gradient())) {
+        // Only the observed rows can move (lazy restores the others; sparse touches none).
+        if (item.sidx.numel() > 0) snapshot.rows(m->parameters()[0], item.sidx);
+      } else {
+        for (const auto& p : m->parameters()) snapshot.tensor(p);
+      }
+    }
+  }
+  snapshot.optimizer(*dual_, all);
+}
+
+void ConstrainedOptimizer::snapshot_penalties(Evaluation& eval, Snapshot& snapshot) {
+  for (const auto& item : eval.items) {
+    const auto& c = item.constraint;
+    if (!c.penalty() || !c.options().penalty_updater() || !item.state->contributes_to_dual()) {
+      continue;
+    }
+    torch::Tensor& value = c.penalty()->mutable_value();
+    if (c.penalty()->per_entry() && item.sidx.defined()) {
+      snapshot.rows(value, item.sidx);
+    } else {
+      snapshot.tensor(value);
+    }
+  }
+}
+
+void ConstrainedOptimizer::snapshot_primal(Snapshot& snapshot, bool parameters, bool all_states) {
+  std::unordered_set<const void*> copied;
+  auto copy = [&](const torch::Tensor& p) {
+    if (copied.insert(p.unsafeGetTensorImpl()).second) snapshot.tensor(p);
+  };
+  for (const auto& opt : primal_) {
+    if (parameters) {
+      for (const auto& group : opt->param_groups()) {
+        for (const auto& p : group.params()) copy(p);
+      }
+    }
+    snapshot.optimizer(*opt, all_states);
+  }
+  if (parameters) {
+    for (const auto& entry : projections_) {
+      for (const auto& p : entry.first) copy(p);
+    }
+  }
 }
 
 torch::Tensor ConstrainedOptimizer::primal_lagrangian(Evaluation& eval) {
@@ -408,16 +756,29 @@ void ConstrainedOptimizer::update_penalties(Evaluation& eval, StepResult& result
   }
 }
 
-void ConstrainedOptimizer::dual_step(Evaluation& eval, StepResult& result) {
-  if (dual_) {
-    for (const auto& m : multipliers_) m->before_dual_step();
-    dual_->step();
-    for (const auto& m : multipliers_) {
-      m->project();
-      m->after_dual_step();
-    }
+void ConstrainedOptimizer::dual_step() {
+  if (!dual_) return;
+  for (const auto& m : multipliers_) m->before_dual_step();
+  dual_->step();
+  for (const auto& m : multipliers_) {
+    m->project();
+    m->after_dual_step();
   }
-  update_penalties(eval, result);
+}
+
+bool ConstrainedOptimizer::checked_dual_step(Evaluation& eval, StepResult& result,
+                                             Snapshot& snapshot, const char* taken) {
+  if (!dual_) return true;
+  try {
+    if (skipping()) snapshot_dual(eval, snapshot, /*all=*/false);
+    dual_step();
+    if (check_multipliers(eval, result, "", "after the dual step", taken)) return true;
+  } catch (...) {
+    if (skipping()) snapshot.restore();
+    throw;
+  }
+  snapshot.restore();  // reached only under kSkipStep (kThrow threw)
+  return false;
 }
 
 void ConstrainedOptimizer::project_primal() {
@@ -453,15 +814,35 @@ void ConstrainedOptimizer::record(Evaluation& eval, StepResult& result) {
 
 // ------------------------------------------------------------------ schemes
 
+namespace {
+// What a kThrow message says was already changed when the bad value was found.
+constexpr const char* kNothing = "nothing was changed";
+constexpr const char* kDualTaken =
+    "the dual step was taken and the multipliers hold its values; the primal step and the "
+    "penalty update were not taken";
+}  // namespace
+
 StepResult SimultaneousOptimizer::step(const Closure& closure) {
   StepResult result = start_result();
   Evaluation eval;
   if (evaluate(closure, eval, result)) {
     primal_backward(eval);
-    record(eval, result);
-    write_dual_gradients(eval);
-    primal_step();
-    dual_step(eval, result);
+    if (check_gradients(result, "", kNothing)) {
+      record(eval, result);
+      write_dual_gradients(eval);
+      // The dual step first: both steps read this evaluation, so the order does not change the
+      // iterates, and a bad multiplier is found before the primal step (nothing to undo there).
+      Snapshot snapshot;
+      if (checked_dual_step(eval, result, snapshot, kDualTaken)) {
+        try {
+          update_penalties(eval, result);
+          primal_step();
+        } catch (...) {  // e.g. a user projection that throws: undo the dual step too
+          if (skipping()) snapshot.restore();
+          throw;
+        }
+      }
+    }
   }
   ++iteration_;
   return result;
@@ -472,10 +853,32 @@ StepResult AlternatingDualPrimalOptimizer::step(const Closure& closure) {
   Evaluation eval;
   if (evaluate(closure, eval, result)) {
     write_dual_gradients(eval);
-    dual_step(eval, result);
-    primal_backward(eval);  // uses lambda_{t+1}
-    record(eval, result);
-    primal_step();
+    Snapshot snapshot;  // the primal gradient comes after the dual step and penalty update
+    if (skipping()) snapshot_penalties(eval, snapshot);
+    if (checked_dual_step(eval, result, snapshot, kDualTaken)) {
+      bool ok = false;
+      try {
+        update_penalties(eval, result);
+        primal_backward(eval);  // uses lambda_{t+1}
+        ok = check_gradients(result, "",
+                             "the dual step and the penalty update were taken; the primal step "
+                             "was not");
+      } catch (...) {
+        if (skipping()) snapshot.restore();
+        throw;
+      }
+      if (ok) {
+        record(eval, result);
+        try {
+          primal_step();
+        } catch (...) {
+          if (skipping()) snapshot.restore();
+          throw;
+        }
+      } else {
+        snapshot.restore();
+      }
+    }
   }
   ++iteration_;
   return result;
@@ -487,36 +890,70 @@ StepResult AlternatingPrimalDualOptimizer::step(const Closure& closure) {
 
 StepResult AlternatingPrimalDualOptimizer::step(const Closure& closure,
                                                 const Closure& constraint_closure) {
+  static constexpr const char* kStage = "second evaluation: ";
+  static constexpr const char* kPrimalTaken = "the primal step was taken";
   StepResult result = start_result();
   Evaluation first;
   if (evaluate(closure, first, result)) {
     primal_backward(first);
-    record(first, result);
-    primal_step();
-    Evaluation second;
-    bool ok;
-    try {
-      torch::NoGradGuard no_grad;
-      if (constraint_closure) {
-        const Closure wrapped = [&]() {
-          ProblemState st = constraint_closure();
-          if (!st.loss.defined()) st.loss = torch::zeros({}, torch::kFloat64);
-          return st;
-        };
-        ok = evaluate(wrapped, second, result);
-      } else {
-        ok = evaluate(closure, second, result);
+    if (check_gradients(result, "", kNothing)) {
+      record(first, result);
+      // Under kSkipStep the primal step is undone if the rest of the step fails.
+      Snapshot snapshot;
+      bool ok = false;
+      try {
+        if (skipping()) snapshot_primal(snapshot, /*parameters=*/true, /*all_states=*/false);
+        primal_step();
+      } catch (...) {
+        if (skipping()) snapshot.restore();
+        throw;
       }
-    } catch (const c10::Error& e) {
-      TORCH_CHECK(false,
-                  "AlternatingPrimalDualOptimizer: second evaluation, after the primal step was "
-                  "taken: ",
-                  e.msg());
-    }
-    if (!ok) result.skip_reason = "second evaluation: " + result.skip_reason;
-    if (ok) {
-      write_dual_gradients(second);
-      dual_step(second, result);
+      Evaluation second;
+      try {
+        torch::NoGradGuard no_grad;
+        if (constraint_closure) {
+          const Closure wrapped = [&]() {
+            ProblemState st = constraint_closure();
+            if (!st.loss.defined()) st.loss = torch::zeros({}, torch::kFloat64);
+            return st;
+          };
+          ok = evaluate(wrapped, second, result, kStage, kPrimalTaken);
+        } else {
+          ok = evaluate(closure, second, result, kStage, kPrimalTaken);
+        }
+      } catch (const c10::Error& e) {
+        if (skipping()) {
+          snapshot.restore();
+          TORCH_CHECK(false,
+                      "AlternatingPrimalDualOptimizer: second evaluation (the primal step was "
+                      "undone): ",
+                      e.msg());
+        }
+        // A non-finite value under kThrow already says where it was found and what was taken.
+        if (e.msg().rfind(std::string("ConstrainedOptimizer::step: ") + kStage, 0) == 0) throw;
+        TORCH_CHECK(false,
+                    "AlternatingPrimalDualOptimizer: second evaluation, after the primal step was "
+                    "taken: ",
+                    e.msg());
+      } catch (...) {  // any other exception from the user's closure
+        if (skipping()) snapshot.restore();
+        throw;
+      }
+      if (!ok) {
+        snapshot.restore();  // skipped: undo the primal step
+      } else {
+        try {
+          write_dual_gradients(second);
+        } catch (...) {
+          if (skipping()) snapshot.restore();
+          throw;
+        }
+        if (checked_dual_step(second, result, snapshot,
+                              "the primal and dual steps were taken and the multipliers hold "
+                              "the dual step's values; the penalty update was not taken")) {
+          update_penalties(second, result);
+        }
+      }
     }
   }
   ++iteration_;
@@ -548,44 +985,75 @@ ExtragradientOptimizer::ExtragradientOptimizer(
 }
 
 StepResult ExtragradientOptimizer::step(const Closure& closure) {
+  static constexpr const char* kStage = "half point: ";
+  static constexpr const char* kHalfTaken =
+      "the parameters and multipliers were returned to (x_t, lambda_t); the optimizers' moments "
+      "keep the extrapolation's update";
+  static constexpr const char* kFinalTaken =
+      "the primal parameters were returned to x_t; the multipliers hold the dual update's "
+      "values; the optimizers' moments keep their updates";
   StepResult result = start_result();
   Evaluation first;
   if (evaluate(closure, first, result)) {
     primal_backward(first);
-    write_dual_gradients(first);
-    record(first, result);
-    // Extrapolate both players to the half point.
-    for (auto& opt : primal_) as_extra(opt, "primal")->extrapolate();
-    project_primal();
-    if (dual_) {
-      for (const auto& m : multipliers_) m->before_dual_step();
-      as_extra(dual_, "dual")->extrapolate();
-      for (const auto& m : multipliers_) {
-        m->project();
-        m->after_dual_step();
+    if (check_gradients(result, "", kNothing)) {
+      write_dual_gradients(first);
+      record(first, result);
+      // Under kSkipStep: the whole state of both players' optimizers and every multiplier
+      // (the extrapolation and the update may touch different parameters and rows); the
+      // primal parameters come back through the extrapolation optimizers' saved point.
+      Snapshot snapshot;
+      auto back_to_start = [&] {
+        for (auto& opt : primal_) as_extra(opt, "primal")->restore();
+        if (dual_) as_extra(dual_, "dual")->restore();
+        snapshot.restore();
+      };
+      bool ok = false;
+      try {
+        if (skipping()) {
+          snapshot_primal(snapshot, /*parameters=*/false, /*all_states=*/true);
+          snapshot_dual(first, snapshot, /*all=*/true);
+        }
+        // Extrapolate both players to the half point.
+        for (auto& opt : primal_) as_extra(opt, "primal")->extrapolate();
+        project_primal();
+        if (dual_) {
+          for (const auto& m : multipliers_) m->before_dual_step();
+          as_extra(dual_, "dual")->extrapolate();
+          for (const auto& m : multipliers_) {
+            m->project();
+            m->after_dual_step();
+          }
+        }
+        Evaluation half;
+        ok = check_multipliers(first, result, kStage, "after the extrapolation", kHalfTaken) &&
+             evaluate(closure, half, result, kStage, kHalfTaken);
+        if (ok) {
+          primal_backward(half);
+          ok = check_gradients(result, kStage, kHalfTaken);
+        }
+        if (ok) {
+          write_dual_gradients(half);
+          // The dual update first (both read the half point, so the order does not change the
+          // iterates): a bad multiplier is then found while x_t is still the saved point.
+          // Back to lambda_t before the update, so that lazy indexed multipliers keep lambda_t
+          // (not lambda_{t+1/2}) in rows the first evaluation observed and the half point did
+          // not; the update then steps from there with the half-point gradients and projects.
+          if (dual_) as_extra(dual_, "dual")->restore();
+          dual_step();
+          ok = check_multipliers(half, result, "", "after the dual step", kFinalTaken);
+          if (ok) {
+            if (skipping()) snapshot_penalties(half, snapshot);
+            update_penalties(half, result);
+            primal_step();  // restores x_t, steps with the half-point gradients, projects
+          }
+        }
+      } catch (...) {
+        // Any throw leaves (x_t, lambda_t) as they were (and, under kSkipStep, all state).
+        back_to_start();
+        throw;
       }
-    }
-    Evaluation half;
-    bool ok = false;
-    try {
-      ok = evaluate(closure, half, result);
-      if (ok) {
-        primal_backward(half);
-        write_dual_gradients(half);
-      }
-    } catch (...) {
-      // A throw at the half point must leave (x_t, lambda_t) as they were.
-      for (auto& opt : primal_) as_extra(opt, "primal")->restore();
-      if (dual_) as_extra(dual_, "dual")->restore();
-      throw;
-    }
-    if (ok) {
-      primal_step();  // restores x_t, steps with the half-point gradients
-      dual_step(half, result);
-    } else {
-      // Skipped at the half point: return to (x_t, lambda_t).
-      for (auto& opt : primal_) as_extra(opt, "primal")->restore();
-      if (dual_) as_extra(dual_, "dual")->restore();
+      if (!ok) back_to_start();  // skipped
     }
   }
   ++iteration_;
@@ -602,9 +1070,11 @@ StepResult UnconstrainedOptimizer::step(const Closure& closure) {
   Evaluation eval;
   if (evaluate(closure, eval, result)) {
     primal_backward(eval);
-    record(eval, result);
-    primal_step();
-    update_penalties(eval, result);
+    if (check_gradients(result, "", kNothing)) {
+      record(eval, result);
+      primal_step();
+      update_penalties(eval, result);
+    }
   }
   ++iteration_;
   return result;

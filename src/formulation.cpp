@@ -58,6 +58,8 @@ torch::Tensor FixedPenalty::primal_term(const torch::Tensor& v, const torch::Ten
 namespace projection {
 
 Projection box(double lower, double upper) {
+  TORCH_CHECK(!std::isnan(lower), "projection::box: lower must not be NaN, got ", lower);
+  TORCH_CHECK(!std::isnan(upper), "projection::box: upper must not be NaN, got ", upper);
   TORCH_CHECK(lower <= upper, "projection::box: lower must be <= upper, got lower = ", lower,
               ", upper = ", upper);
   return [lower, upper](torch::Tensor& p) { p.clamp_(lower, upper); };
@@ -68,7 +70,8 @@ Projection nonnegative() {
 }
 
 Projection simplex(double radius) {
-  TORCH_CHECK(radius > 0, "projection::simplex: radius must be > 0, got ", radius);
+  TORCH_CHECK(radius > 0 && std::isfinite(radius),
+              "projection::simplex: radius must be > 0 and finite, got ", radius);
   return [radius](torch::Tensor& p) {
     TORCH_CHECK(p.dim() >= 1, "projection::simplex: the tensor must have at least one dimension");
     const int64_t n = p.size(-1);
@@ -88,7 +91,8 @@ Projection simplex(double radius) {
 }
 
 Projection l2_ball(double radius) {
-  TORCH_CHECK(radius > 0, "projection::l2_ball: radius must be > 0, got ", radius);
+  TORCH_CHECK(radius > 0 && std::isfinite(radius),
+              "projection::l2_ball: radius must be > 0 and finite, got ", radius);
   return [radius](torch::Tensor& p) {
     const double norm = p.norm().item<double>();
     if (norm > radius) p.mul_(radius / norm);

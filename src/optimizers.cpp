@@ -73,30 +73,42 @@ void NuPIParamState::serialize(torch::serialize::InputArchive& archive) {
 }
 
 namespace {
-void check_nupi_options(const NuPIOptions& o) {
-  TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()), "NuPIOptions: lr must be finite and >= 0, got ",
+// A per-entry gain: finite, >= 0 everywhere, and broadcastable to every parameter it will scale.
+void check_gain(const torch::Tensor& gain, const char* field,
+                const std::vector<torch::Tensor>& params) {
+  if (!gain.defined()) return;
+  const torch::Tensor d = gain.detach().to(torch::kCPU, torch::kFloat64).reshape({-1});
+  const torch::Tensor bad = torch::nonzero(~(torch::isfinite(d) & (d >= 0)));
+  TORCH_CHECK(bad.numel() == 0, "NuPIOptions.", field, " must be finite and >= 0 everywhere, got ",
+              bad.numel() ? d[bad[0][0].item<int64_t>()].item<double>() : 0.0, " at entry ",
+              bad.numel() ? bad[0][0].item<int64_t>() : 0);
+  for (const auto& p : params) {
+    TORCH_CHECK(gain.dim() <= p.dim() && at::is_expandable_to(gain.sizes(), p.sizes()),
+                "NuPIOptions.", field, " must broadcast to the parameter's shape ", p.sizes(),
+                ", got shape ", gain.sizes());
+  }
+}
+
+void check_nupi_options(const NuPIOptions& o, const std::vector<torch::Tensor>& params) {
+  TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()), "NuPIOptions.lr must be finite and >= 0, got ",
               o.lr());
-  TORCH_CHECK(o.kp() >= 0 && std::isfinite(o.kp()), "NuPIOptions: kp must be finite and >= 0, got ",
+  TORCH_CHECK(o.kp() >= 0 && std::isfinite(o.kp()), "NuPIOptions.kp must be finite and >= 0, got ",
               o.kp());
-  TORCH_CHECK(o.ki() >= 0 && std::isfinite(o.ki()), "NuPIOptions: ki must be finite and >= 0, got ",
+  TORCH_CHECK(o.ki() >= 0 && std::isfinite(o.ki()), "NuPIOptions.ki must be finite and >= 0, got ",
               o.ki());
-  TORCH_CHECK(o.nu() >= 0 && o.nu() < 1, "NuPIOptions: nu must be in [0, 1), got ", o.nu());
-  if (o.kp_per_entry().defined()) {
-    TORCH_CHECK((o.kp_per_entry() >= 0).all().item<bool>(),
-                "NuPIOptions: kp_per_entry must be >= 0 everywhere");
-  }
-  if (o.ki_per_entry().defined()) {
-    TORCH_CHECK((o.ki_per_entry() >= 0).all().item<bool>(),
-                "NuPIOptions: ki_per_entry must be >= 0 everywhere");
-  }
+  TORCH_CHECK(o.nu() >= 0 && o.nu() < 1, "NuPIOptions.nu must be in [0, 1), got ", o.nu());
+  check_gain(o.kp_per_entry(), "kp_per_entry", params);
+  check_gain(o.ki_per_entry(), "ki_per_entry", params);
+  TORCH_CHECK(o.init() == NuPIInit::kSGD || o.init() == NuPIInit::kZero,
+              "NuPIOptions.init must be NuPIInit::kSGD or kZero, got ", static_cast<int>(o.init()));
 }
 }  // namespace
 
 NuPI::NuPI(std::vector<torch::optim::OptimizerParamGroup> param_groups, NuPIOptions defaults)
     : torch::optim::Optimizer(std::move(param_groups), std::make_unique<NuPIOptions>(defaults)) {
-  check_nupi_options(defaults);
+  check_nupi_options(defaults, {});
   for (const auto& g : param_groups_) {
-    check_nupi_options(static_cast<const NuPIOptions&>(g.options()));
+    check_nupi_options(static_cast<const NuPIOptions&>(g.options()), g.params());
   }
 }
 
@@ -208,6 +220,26 @@ void ExtrapolationOptimizer::restore() {
   saved_.clear();
 }
 
+void ExtrapolationOptimizer::set_saved_point(const std::vector<torch::Tensor>& point) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> params;
+  for (auto& group : param_groups_) {
+    for (auto& p : group.params()) params.push_back(p);
+  }
+  TORCH_CHECK(point.empty() || point.size() == params.size(),
+              "ExtrapolationOptimizer::set_saved_point: got ", point.size(),
+              " tensors, expected 0 or ", params.size(), " (one per parameter)");
+  std::vector<torch::Tensor> saved;
+  for (size_t i = 0; i < point.size(); ++i) {
+    TORCH_CHECK(point[i].defined() && point[i].sizes() == params[i].sizes(),
+                "ExtrapolationOptimizer::set_saved_point: tensor ", i, " has shape ",
+                point[i].defined() ? point[i].sizes() : c10::IntArrayRef{},
+                ", expected the parameter's shape ", params[i].sizes());
+    saved.push_back(point[i].detach().to(params[i].options()).clone());
+  }
+  saved_ = std::move(saved);
+}
+
 torch::Tensor ExtrapolationOptimizer::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss;
@@ -236,8 +268,12 @@ ExtraSGD::ExtraSGD(std::vector<torch::Tensor> params, ExtraSGDOptions options)
 
 ExtraSGD::ExtraSGD(std::vector<torch::optim::OptimizerParamGroup> groups, ExtraSGDOptions options)
     : ExtrapolationOptimizer(std::move(groups), std::make_unique<ExtraSGDOptions>(options)) {
-  TORCH_CHECK(options.lr() >= 0 && std::isfinite(options.lr()),
-              "ExtraSGDOptions: lr must be finite and >= 0, got ", options.lr());
+  auto check = [](const ExtraSGDOptions& o) {
+    TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()),
+                "ExtraSGDOptions.lr must be finite and >= 0, got ", o.lr());
+  };
+  check(options);
+  for (const auto& g : param_groups_) check(static_cast<const ExtraSGDOptions&>(g.options()));
 }
 
 void ExtraSGD::update(torch::Tensor& param, const torch::Tensor& grad,
@@ -285,13 +321,18 @@ ExtraAdam::ExtraAdam(std::vector<torch::Tensor> params, ExtraAdamOptions options
 ExtraAdam::ExtraAdam(std::vector<torch::optim::OptimizerParamGroup> groups,
                      ExtraAdamOptions options)
     : ExtrapolationOptimizer(std::move(groups), std::make_unique<ExtraAdamOptions>(options)) {
-  TORCH_CHECK(options.lr() >= 0 && std::isfinite(options.lr()),
-              "ExtraAdamOptions: lr must be finite and >= 0, got ", options.lr());
-  TORCH_CHECK(options.beta1() >= 0 && options.beta1() < 1,
-              "ExtraAdamOptions: beta1 must be in [0, 1), got ", options.beta1());
-  TORCH_CHECK(options.beta2() >= 0 && options.beta2() < 1,
-              "ExtraAdamOptions: beta2 must be in [0, 1), got ", options.beta2());
-  TORCH_CHECK(options.eps() > 0, "ExtraAdamOptions: eps must be > 0, got ", options.eps());
+  auto check = [](const ExtraAdamOptions& o) {
+    TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()),
+                "ExtraAdamOptions.lr must be finite and >= 0, got ", o.lr());
+    TORCH_CHECK(o.beta1() >= 0 && o.beta1() < 1, "ExtraAdamOptions.beta1 must be in [0, 1), got ",
+                o.beta1());
+    TORCH_CHECK(o.beta2() >= 0 && o.beta2() < 1, "ExtraAdamOptions.beta2 must be in [0, 1), got ",
+                o.beta2());
+    TORCH_CHECK(o.eps() > 0 && std::isfinite(o.eps()),
+                "ExtraAdamOptions.eps must be finite and > 0, got ", o.eps());
+  };
+  check(options);
+  for (const auto& g : param_groups_) check(static_cast<const ExtraAdamOptions&>(g.options()));
 }
 
 void ExtraAdam::update(torch::Tensor& param, const torch::Tensor& grad,

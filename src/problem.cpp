@@ -28,7 +28,8 @@ void Multiplier::clear_gradient() {
 }
 
 void Multiplier::set_max_value(c10::optional<double> max_value) {
-  TORCH_CHECK(!max_value || *max_value > 0, "Multiplier: max_value must be > 0, got ",
+  TORCH_CHECK(!max_value || (*max_value > 0 && std::isfinite(*max_value)),
+              "Multiplier.max_value must be finite and > 0 (or unset), got ",
               max_value ? *max_value : 0.0);
   max_value_ = max_value;
 }
@@ -179,10 +180,11 @@ PenaltyCoefficient::PenaltyCoefficient(double init, int64_t size, bool per_entry
                                        torch::TensorOptions options)
     : init_(init), per_entry_(per_entry) {
   TORCH_CHECK(init > 0 && std::isfinite(init),
-              "PenaltyCoefficient: init must be finite and > 0, got ", init);
+              "PenaltyCoefficient.init must be finite and > 0, got ", init);
   value_ = per_entry ? torch::full({size}, init, options) : torch::full({}, init, options);
-  TORCH_CHECK((value_ > 0).all().item<bool>(), "PenaltyCoefficient: init ", init,
-              " is not > 0 once stored as ", value_.scalar_type(), " (it underflows to 0)");
+  TORCH_CHECK((value_ > 0).all().item<bool>(),
+              "PenaltyCoefficient.init must be > 0 once stored as ", value_.scalar_type(),
+              " (it underflows to 0), got ", init);
 }
 
 torch::Tensor PenaltyCoefficient::observed(const torch::Tensor& indices) const {
@@ -199,11 +201,12 @@ void PenaltyCoefficient::set_value(const torch::Tensor& value) {
 }
 
 PenaltyUpdater::PenaltyUpdater(PenaltyUpdaterOptions options) : options_(options) {
-  TORCH_CHECK(options.tolerance() >= 0, "PenaltyUpdaterOptions: tolerance must be >= 0, got ",
-              options.tolerance());
-  TORCH_CHECK(!options.max_value() || *options.max_value() > 0,
-              "PenaltyUpdaterOptions: max_value must be > 0, got ",
-              options.max_value() ? *options.max_value() : 0.0);
+  TORCH_CHECK(options.tolerance() >= 0 && std::isfinite(options.tolerance()),
+              "PenaltyUpdaterOptions.tolerance must be finite and >= 0, got ", options.tolerance());
+  TORCH_CHECK(
+      !options.max_value() || (*options.max_value() > 0 && std::isfinite(*options.max_value())),
+      "PenaltyUpdaterOptions.max_value must be finite and > 0 (or unset), got ",
+      options.max_value() ? *options.max_value() : 0.0);
 }
 
 namespace {
@@ -259,7 +262,7 @@ MultiplicativePenaltyUpdater::MultiplicativePenaltyUpdater(double growth,
                                                            PenaltyUpdaterOptions options)
     : PenaltyUpdater(options), growth_(growth) {
   TORCH_CHECK(growth > 1 && std::isfinite(growth),
-              "MultiplicativePenaltyUpdater: growth must be finite and > 1, got ", growth);
+              "MultiplicativePenaltyUpdater.growth must be finite and > 1, got ", growth);
 }
 
 torch::Tensor MultiplicativePenaltyUpdater::grow(const torch::Tensor& c) const {
@@ -269,7 +272,7 @@ torch::Tensor MultiplicativePenaltyUpdater::grow(const torch::Tensor& c) const {
 AdditivePenaltyUpdater::AdditivePenaltyUpdater(double increment, PenaltyUpdaterOptions options)
     : PenaltyUpdater(options), increment_(increment) {
   TORCH_CHECK(increment > 0 && std::isfinite(increment),
-              "AdditivePenaltyUpdater: increment must be finite and > 0, got ", increment);
+              "AdditivePenaltyUpdater.increment must be finite and > 0, got ", increment);
 }
 
 torch::Tensor AdditivePenaltyUpdater::grow(const torch::Tensor& c) const { return c + increment_; }
@@ -319,32 +322,86 @@ Constraint Problem::add_constraint(std::string name, ConstraintOptions options) 
   TORCH_CHECK(!name.empty(), "Problem::add_constraint: the name must not be empty");
   TORCH_CHECK(!has_constraint(name), where, ": a constraint named '", name,
               "' already exists; names must be unique");
+  // Every field, in declaration order; messages read "<Struct>.<field> must <rule>, got <value>".
+  const bool inequality = options.kind() == ConstraintKind::kInequality;
+  TORCH_CHECK(inequality || options.kind() == ConstraintKind::kEquality, where,
+              ": ConstraintOptions.kind must be ConstraintKind::kInequality or kEquality, got ",
+              static_cast<int>(options.kind()));
   TORCH_CHECK(options.size() >= 1, where, ": ConstraintOptions.size must be >= 1, got ",
               options.size());
   TORCH_CHECK(options.formulation() != nullptr, where,
-              ": ConstraintOptions.formulation must not be null");
+              ": ConstraintOptions.formulation must not be null, got nullptr");
   const auto& formulation = options.formulation();
-  const bool inequality = options.kind() == ConstraintKind::kInequality;
+  const auto kind = options.multiplier();
+  TORCH_CHECK(kind == MultiplierKind::kDense || kind == MultiplierKind::kIndexed ||
+                  kind == MultiplierKind::kImplicit,
+              where,
+              ": ConstraintOptions.multiplier must be MultiplierKind::kDense, kIndexed or "
+              "kImplicit, got ",
+              static_cast<int>(kind));
   TORCH_CHECK(std::isfinite(options.init()), where, ": ConstraintOptions.init must be finite, got ",
               options.init());
   TORCH_CHECK(!inequality || options.init() >= 0, where,
               ": ConstraintOptions.init must be >= 0 for an inequality constraint "
               "(multipliers of inequalities are non-negative), got ",
               options.init());
-  TORCH_CHECK(!options.max_multiplier() || *options.max_multiplier() > 0, where,
-              ": ConstraintOptions.max_multiplier must be > 0, got ",
+  if (options.init_values().defined()) {
+    const torch::Tensor& iv = options.init_values();
+    TORCH_CHECK(iv.numel() == options.size() && iv.dim() <= 1, where,
+                ": ConstraintOptions.init_values must have shape [", options.size(),
+                "] (the constraint's size), got shape ", iv.sizes());
+    const torch::Tensor d = iv.detach().to(torch::kCPU, torch::kFloat64).reshape({-1});
+    const torch::Tensor bad = torch::nonzero(~torch::isfinite(d));
+    TORCH_CHECK(bad.numel() == 0, where, ": ConstraintOptions.init_values must be finite, got ",
+                bad.numel() ? d[bad[0][0].item<int64_t>()].item<double>() : 0.0, " at entry ",
+                bad.numel() ? bad[0][0].item<int64_t>() : 0);
+    TORCH_CHECK(!inequality || (d >= 0).all().item<bool>(), where,
+                ": ConstraintOptions.init_values must be >= 0 for an inequality constraint, "
+                "got min ",
+                d.min().item<double>());
+  }
+  TORCH_CHECK(!options.max_multiplier() ||
+                  (*options.max_multiplier() > 0 && std::isfinite(*options.max_multiplier())),
+              where, ": ConstraintOptions.max_multiplier must be finite and > 0 (or unset), got ",
               options.max_multiplier() ? *options.max_multiplier() : 0.0);
+  TORCH_CHECK(!options.max_multiplier() || options.multiplier() != MultiplierKind::kImplicit, where,
+              ": ConstraintOptions.max_multiplier cannot bound an implicit multiplier (bound its "
+              "model's output instead, e.g. with a scaled sigmoid): must be unset, got ",
+              options.max_multiplier() ? *options.max_multiplier() : 0.0);
+  TORCH_CHECK(!options.lazy() || options.multiplier() == MultiplierKind::kIndexed, where,
+              ": ConstraintOptions.lazy must be false without an indexed multiplier "
+              "(MultiplierKind::kIndexed), got true");
+  TORCH_CHECK(!options.sparse_gradient() || options.multiplier() == MultiplierKind::kIndexed, where,
+              ": ConstraintOptions.sparse_gradient must be false without an indexed multiplier "
+              "(MultiplierKind::kIndexed), got true");
+  TORCH_CHECK(!(options.sparse_gradient() && options.lazy()), where,
+              ": ConstraintOptions.sparse_gradient and lazy cannot be combined (sparse "
+              "gradients are already lazy with optimizers that accept them): sparse_gradient "
+              "must be false when lazy is true, got true");
+  TORCH_CHECK(
+      options.multiplier() != MultiplierKind::kImplicit || !options.implicit_model().is_empty(),
+      where,
+      ": ConstraintOptions.implicit_model must be set for MultiplierKind::kImplicit, got an "
+      "empty model");
+  TORCH_CHECK(
+      options.multiplier() == MultiplierKind::kImplicit || options.implicit_model().is_empty(),
+      where,
+      ": ConstraintOptions.implicit_model must be empty unless multiplier is "
+      "MultiplierKind::kImplicit, got a model");
   TORCH_CHECK(
       !formulation->uses_penalty() || (options.penalty() > 0 && std::isfinite(options.penalty())),
       where, ": ConstraintOptions.penalty must be finite and > 0 for ", formulation->name(),
       ", got ", options.penalty());
-  TORCH_CHECK(options.penalty_updater() == nullptr || formulation->allows_penalty_updater(), where,
-              ": ConstraintOptions.penalty_updater is not allowed with ", formulation->name(),
-              (formulation->uses_penalty() ? " (its coefficient is fixed by definition)"
-                                           : " (it has no penalty coefficient)"));
-  TORCH_CHECK(!options.max_multiplier() || options.multiplier() != MultiplierKind::kImplicit, where,
-              ": ConstraintOptions.max_multiplier cannot bound an implicit multiplier (bound its "
-              "model's output instead, e.g. with a scaled sigmoid)");
+  TORCH_CHECK(!options.penalty_per_entry() || formulation->uses_penalty(), where,
+              ": ConstraintOptions.penalty_per_entry must be false with ", formulation->name(),
+              " (it has no penalty coefficient), got true");
+  TORCH_CHECK(
+      options.penalty_updater() == nullptr || formulation->allows_penalty_updater(), where,
+      ": ConstraintOptions.penalty_updater must be null with ", formulation->name(),
+      (formulation->uses_penalty() ? " (not allowed: its coefficient is fixed by definition)"
+                                   : " (not allowed: it has no penalty coefficient)"),
+      ", got an updater (",
+      options.penalty_updater() ? options.penalty_updater()->name() : std::string(), ")");
   TORCH_CHECK(!options.penalty_updater() || !options.penalty_updater()->options().max_value() ||
                   *options.penalty_updater()->options().max_value() >= options.penalty(),
               where, ": PenaltyUpdaterOptions.max_value (",
@@ -353,16 +410,20 @@ Constraint Problem::add_constraint(std::string name, ConstraintOptions options) 
                   : 0.0,
               ") must be >= ConstraintOptions.penalty (", options.penalty(),
               "), else the first update would shrink the coefficient");
-  TORCH_CHECK(!options.lazy() || options.multiplier() == MultiplierKind::kIndexed, where,
-              ": ConstraintOptions.lazy requires an indexed multiplier");
-  TORCH_CHECK(!options.sparse_gradient() || options.multiplier() == MultiplierKind::kIndexed, where,
-              ": ConstraintOptions.sparse_gradient requires an indexed multiplier");
-  TORCH_CHECK(!(options.sparse_gradient() && options.lazy()), where,
-              ": ConstraintOptions.sparse_gradient and lazy cannot be combined (sparse "
-              "gradients are already lazy with optimizers that accept them)");
-  TORCH_CHECK(
-      options.multiplier() != MultiplierKind::kImplicit || !options.implicit_model().is_empty(),
-      where, ": MultiplierKind::kImplicit needs ConstraintOptions.implicit_model");
+  TORCH_CHECK(!options.penalty_updater() ||
+                  !options.penalty_updater()->options().restart_on_feasible() || inequality,
+              where,
+              ": PenaltyUpdaterOptions.restart_on_feasible must be false for an equality "
+              "constraint (it restarts entries whose inequality holds), got true");
+  TORCH_CHECK(!options.dtype() || c10::isFloatingType(*options.dtype()), where,
+              ": ConstraintOptions.dtype must be a floating-point type, got ",
+              options.dtype() ? c10::toString(*options.dtype()) : "none");
+  TORCH_CHECK(!options.device().is_cuda() ||
+                  (torch::cuda::is_available() &&
+                   options.device().index() < static_cast<int64_t>(torch::cuda::device_count())),
+              where, ": ConstraintOptions.device must be an available device, got ",
+              options.device().str(),
+              torch::cuda::is_available() ? "" : " (CUDA is not available)");
 
   auto impl = std::make_shared<detail::ConstraintImpl>();
   impl->name = name;
@@ -380,15 +441,10 @@ Constraint Problem::add_constraint(std::string name, ConstraintOptions options) 
     } else {
       torch::Tensor init;
       if (options.init_values().defined()) {
-        init = options.init_values().detach().to(topts).reshape({-1});
-        TORCH_CHECK(init.numel() == options.size(), where, ": ConstraintOptions.init_values has ",
-                    init.numel(), " entries, expected size = ", options.size());
+        init = options.init_values().detach().to(topts).reshape({-1});  // validated above
         TORCH_CHECK(torch::isfinite(init).all().item<bool>(), where,
-                    ": ConstraintOptions.init_values must be finite");
-        TORCH_CHECK(!inequality || (init >= 0).all().item<bool>(), where,
-                    ": ConstraintOptions.init_values must be >= 0 for an inequality constraint, "
-                    "got min ",
-                    init.min().item<double>());
+                    ": ConstraintOptions.init_values must be finite once stored as ", dtype,
+                    " (it overflows)");
       } else {
         init = torch::full({options.size()}, options.init(), topts);
       }

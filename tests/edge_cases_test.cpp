@@ -188,7 +188,8 @@ TEST(EdgeCases, SparseGradientWithExtragradientIsRejected) {
   EXPECT_NE(msg.find("sparse_gradient"), std::string::npos) << msg;
 }
 
-// Primal-dual: a NaN in the second evaluation is reported as such (the primal step was taken).
+// Primal-dual: a NaN in the second evaluation is reported as such, and under kSkipStep the
+// primal step already taken is undone.
 TEST(EdgeCases, PrimalDualSecondEvaluationSkipSaysSo) {
   auto x = torch::tensor({1.0}, f64()).requires_grad_(true);
   feasible::Problem problem;
@@ -213,6 +214,6 @@ TEST(EdgeCases, PrimalDualSecondEvaluationSkipSaysSo) {
       });
   EXPECT_TRUE(result.skipped);
   EXPECT_EQ(result.skip_reason.rfind("second evaluation: ", 0), 0u) << result.skip_reason;
-  EXPECT_DOUBLE_EQ(x.item<double>(), 0.8);  // the primal step was kept: 1 - 0.1 * 2
+  EXPECT_DOUBLE_EQ(x.item<double>(), 1.0);  // the primal step (to 1 - 0.1 * 2) was undone
   EXPECT_EQ(problem.multiplier_values("c")[0].item<double>(), 0.0);
 }

@@ -3,6 +3,7 @@
 /// Everything in the public API of feasible: constrained training on LibTorch.
 /// See docs/guide.md for the concepts and DESIGN.md for the mathematics.
 
+#include "feasible/checkpoint.h"
 #include "feasible/formulation.h"
 #include "feasible/kinds.h"
 #include "feasible/multiplier.h"

@@ -25,9 +25,11 @@ namespace feasible {
 /// The closure evaluated by step(): computes the loss and the observed constraints.
 using Closure = std::function<ProblemState()>;
 
-/// Options shared by every scheme.
+/// Options shared by every scheme, validated by the ConstrainedOptimizer constructor.
 struct ConstrainedOptimizerOptions {
-  /// What to do with NaN or Inf in the loss, a violation or a strict violation. Default: throw.
+  /// What to do with NaN or Inf in the loss, a violation, a strict violation, a primal gradient
+  /// or a multiplier after a dual step: NonFinitePolicy::kThrow (default) or kSkipStep. What
+  /// each scheme restores on a skip, and what that costs, is listed at ConstrainedOptimizer.
   TORCH_ARG(NonFinitePolicy, non_finite) = NonFinitePolicy::kThrow;
 };
 
@@ -65,9 +67,18 @@ struct StepResult {
   torch::Tensor lagrangian;
   /// One entry per registered constraint, in registration order.
   std::vector<ConstraintResult> constraints;
-  /// True when the step was skipped (NonFinitePolicy::kSkipStep); nothing was changed.
+  /// True when the step was skipped (NonFinitePolicy::kSkipStep): parameters, multipliers,
+  /// penalty coefficients and optimizer states are as before the step. A skipped result holds
+  /// only `iteration`, `metrics` and the skip fields (its constraints are not `observed`).
   bool skipped = false;
-  /// Why the step was skipped: names the quantity and the constraint.
+  /// Which quantity was NaN or Inf (NonFiniteQuantity::kNone unless skipped).
+  NonFiniteQuantity skip_quantity = NonFiniteQuantity::kNone;
+  /// The constraint whose violation, strict violation or multiplier was bad (empty for the
+  /// loss and primal gradients).
+  std::string skip_constraint;
+  /// Why the step was skipped, in words: the quantity, the constraint or the parameter
+  /// ("primal optimizer i, group j, parameter k"), prefixed by "second evaluation: "
+  /// (AlternatingPrimalDual) or "half point: " (Extragradient) when found there.
   std::string skip_reason;
   /// The closure's metrics.
   std::map<std::string, double> metrics;
@@ -81,6 +92,45 @@ struct StepResult {
 
 /// Base class of the schemes. Holds the problem, the primal optimizers (any number, each over
 /// its own parameters), the dual optimizer, and the projections of primal parameters.
+///
+/// Non-finite values (ConstrainedOptimizerOptions::non_finite). Every scheme checks, in this
+/// order within each evaluation: the loss, each observed violation and strict violation; after
+/// the backward pass and before any optimizer step uses it, every primal gradient; after every
+/// dual step (and extrapolation), the multipliers that step could move (dense: all entries;
+/// indexed with `lazy` or `sparse_gradient`: the observed rows; other indexed: all rows;
+/// implicit: the model's parameters). On the CPU a check is a read-only scan of the data; on
+/// other devices the tensors of one check are reduced together with one synchronization.
+///
+/// With NonFinitePolicy::kSkipStep the step is skipped and everything is exactly as before it:
+/// primal parameters, multipliers, penalty coefficients, and the state of the primal and dual
+/// optimizers (Adam moments and step counts, momentum buffers, NuPI memory and seen masks,
+/// ExtraAdam moments, extrapolation points). A half-step whose result is checked later is
+/// preceded, under kSkipStep only, by a copy of what it changes (the default kThrow path copies
+/// nothing extra):
+/// - Simultaneous: the dual step is taken before the primal step (both read the same
+///   evaluation, so the order does not change the iterates); copies the observed multipliers
+///   (rows for lazy or sparse indexed ones) and the dual optimizer's state of the parameters it
+///   will step (for NuPI with sparse gradients: the observed rows of its memory).
+/// - AlternatingDualPrimal: as Simultaneous, plus the observed penalty coefficients that an
+///   updater may change (the primal gradient is formed after the dual step and penalty update).
+/// - AlternatingPrimalDual: a copy of the primal parameters (and projected tensors) and of the
+///   primal optimizers' state before the primal step, and the dual copy before the dual step.
+/// - Extragradient: before extrapolating, a copy of every multiplier and of the primal and
+///   dual optimizers' whole state (the parameters return through the saved point); the final
+///   dual update is taken before the final primal update.
+/// - Unconstrained: nothing (every check precedes the step).
+/// Under kSkipStep an exception of any kind raised after such a copy also restores it before
+/// propagating.
+///
+/// With NonFinitePolicy::kThrow (default) nothing is copied. A bad loss, violation, strict
+/// violation or primal gradient found before any half-step changes nothing; otherwise the
+/// message says what was already taken: a bad multiplier leaves the dual step taken (the
+/// multipliers hold the bad values; no penalty update and, except in AlternatingPrimalDual,
+/// no primal step follow); in AlternatingDualPrimal a bad gradient leaves the dual step and
+/// penalty update taken; in AlternatingPrimalDual a bad second evaluation or multiplier leaves
+/// the primal step taken; in Extragradient the parameters and multipliers return to
+/// (x_t, lambda_t) on anything found at the half point (ExtraAdam moments keep the
+/// extrapolation's update), and a bad multiplier after the final dual update returns x to x_t.
 class ConstrainedOptimizer {
  public:
   /// \param problem  the problem (its constraints must all be registered already).
@@ -116,19 +166,49 @@ class ConstrainedOptimizer {
 
   /// Internal: one validated evaluation of the closure.
   struct Evaluation;
+  /// Internal: copies of the state a half-step changes, for NonFinitePolicy::kSkipStep.
+  struct Snapshot;
 
  protected:
   /// Calls the closure and validates what it returned (shapes, dtypes, indices, ownership).
   /// Returns false (and fills `result`) when the step must be skipped for non-finite values.
-  bool evaluate(const Closure& closure, Evaluation& eval, StepResult& result);
+  /// `stage` prefixes the reason ("" for the first evaluation); `taken` says, in a kThrow
+  /// message, what the step already changed.
+  bool evaluate(const Closure& closure, Evaluation& eval, StepResult& result,
+                const char* stage = "", const char* taken = "nothing was changed");
+  /// Reports a non-finite quantity: throws under kThrow (naming `what` and `taken`), else
+  /// marks `result` skipped. Returns false.
+  bool non_finite(StepResult& result, NonFiniteQuantity quantity, const std::string& constraint,
+                  const std::string& what, const char* stage, const char* taken);
+  /// Checks every primal gradient (after the backward pass); false when the step is skipped.
+  bool check_gradients(StepResult& result, const char* stage, const char* taken);
+  /// Checks the multipliers that the last dual step (`when`: "after the dual step" or "after
+  /// the extrapolation") could move for `eval`; false when the step is skipped.
+  bool check_multipliers(Evaluation& eval, StepResult& result, const char* stage, const char* when,
+                         const char* taken);
+  /// Under kSkipStep copies the dual state into `snapshot`; steps the dual optimizer; checks the
+  /// multipliers. On a skip or under kSkipStep on any exception, restores all of `snapshot`.
+  bool checked_dual_step(Evaluation& eval, StepResult& result, Snapshot& snapshot,
+                         const char* taken);
+  /// Whether the policy is NonFinitePolicy::kSkipStep.
+  bool skipping() const { return options_.non_finite() == NonFinitePolicy::kSkipStep; }
+  /// Copies what the dual step can change: the observed multipliers (`all`: every multiplier
+  /// and the dual optimizer's whole state) and the dual optimizer's state.
+  void snapshot_dual(Evaluation& eval, Snapshot& snapshot, bool all);
+  /// Copies the observed penalty coefficients that an updater may change.
+  void snapshot_penalties(Evaluation& eval, Snapshot& snapshot);
+  /// Copies the primal optimizers' state: of the parameters that have a gradient, or with
+  /// `all_states` of every parameter; with `parameters`, also the primal parameters and the
+  /// tensors of the projections.
+  void snapshot_primal(Snapshot& snapshot, bool parameters, bool all_states);
   /// The primal Lagrangian of an evaluation, with the current multipliers and penalties.
   torch::Tensor primal_lagrangian(Evaluation& eval);
   /// Zeroes primal gradients; computes the Lagrangian; one backward pass.
   torch::Tensor primal_backward(Evaluation& eval);
   /// Writes the dual gradients of every observed constraint (negated ascent direction).
   void write_dual_gradients(Evaluation& eval);
-  /// Steps the dual optimizer, projects multipliers, runs penalty updaters.
-  void dual_step(Evaluation& eval, StepResult& result);
+  /// Steps the dual optimizer and projects the multipliers (penalty updaters run separately).
+  void dual_step();
   /// Steps every primal optimizer and applies the projections.
   void primal_step();
   /// Applies the projections of primal parameters.
@@ -162,7 +242,9 @@ class SimultaneousOptimizer : public ConstrainedOptimizer {
 /// Alternating, dual first: evaluate once at x_t; update the multipliers to lambda_{t+1}; then
 /// the primal step uses lambda_{t+1} with the same evaluation. Same cost as simultaneous.
 /// Input is validated before the dual step; an error raised while forming the primal
-/// Lagrangian with lambda_{t+1} (e.g. an implicit multiplier gone negative) comes after it.
+/// Lagrangian with lambda_{t+1} (e.g. an implicit multiplier gone negative), or a non-finite
+/// primal gradient, comes after it: with NonFinitePolicy::kSkipStep the dual step and penalty
+/// update are undone from the copy taken before them; with kThrow they are kept.
 class AlternatingDualPrimalOptimizer : public ConstrainedOptimizer {
  public:
   using ConstrainedOptimizer::ConstrainedOptimizer;
@@ -172,9 +254,11 @@ class AlternatingDualPrimalOptimizer : public ConstrainedOptimizer {
 /// Alternating, primal first: primal step at (x_t, lambda_t); re-evaluate the constraints at
 /// x_{t+1} (with `constraint_closure` when given, else the full closure, under no-grad); dual
 /// step from that evaluation. The result's per-constraint values are the first evaluation's.
-/// A bad second evaluation is reported after the primal step has been taken: it throws, or
-/// with NonFinitePolicy::kSkipStep the result is `skipped` with the primal step kept (the
-/// skip_reason then starts with "second evaluation:").
+/// A bad second evaluation is found after the primal step: with NonFinitePolicy::kSkipStep the
+/// primal step is undone (the primal parameters and optimizer states are copied before it, at
+/// the cost of one copy of each per step) and the result is `skipped` with a skip_reason that
+/// starts with "second evaluation: "; with kThrow (and for misuse errors) the primal step is
+/// kept and the message says so.
 class AlternatingPrimalDualOptimizer : public ConstrainedOptimizer {
  public:
   using ConstrainedOptimizer::ConstrainedOptimizer;
@@ -188,8 +272,10 @@ class AlternatingPrimalDualOptimizer : public ConstrainedOptimizer {
 /// gradients (projecting). Every optimizer must be a feasible::optim::ExtrapolationOptimizer
 /// (ExtraSGD, ExtraAdam). Two closure evaluations and two backward passes per step. Penalty
 /// updaters read the half-point evaluation. A throw or a skip at the half point returns the
-/// parameters and multipliers to (x_t, lambda_t); ExtraAdam's moments keep the extrapolation's
-/// update. Indexed multipliers with sparse_gradient are rejected.
+/// parameters and multipliers to (x_t, lambda_t); with NonFinitePolicy::kSkipStep the
+/// optimizers' states (ExtraAdam moments and step counts) are restored too, from a copy taken
+/// before the extrapolation (with kThrow they keep the extrapolation's update). Indexed
+/// multipliers with sparse_gradient are rejected.
 class ExtragradientOptimizer : public ConstrainedOptimizer {
  public:
   ExtragradientOptimizer(Problem problem,

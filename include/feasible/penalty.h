@@ -45,12 +45,15 @@ class PenaltyCoefficient {
 /// Options common to the penalty updaters. Defaults: tolerance 1e-4, no cap, no restart.
 struct PenaltyUpdaterOptions {
   /// An entry counts as violated when |strict violation| > tolerance (for inequalities the
-  /// positive part is used). Range: >= 0. Default 1e-4.
+  /// positive part is used). Range: finite, >= 0 (checked). Default 1e-4.
   TORCH_ARG(double, tolerance) = 1e-4;
-  /// Upper bound on the coefficient (std::nullopt: none, the default). Range: > 0.
+  /// Upper bound on the coefficient (std::nullopt: none, the default). Range: finite, > 0, and
+  /// >= the constraint's initial penalty (checked by Problem::add_constraint). Growth past it
+  /// stops there and StepResult reports ConstraintResult::penalty_capped.
   TORCH_ARG(c10::optional<double>, max_value) = c10::nullopt;
   /// For inequalities: reset an entry's coefficient to its initial value whenever its strict
-  /// violation is <= 0 (the constraint is satisfied). Default false.
+  /// violation is <= 0 (the constraint is satisfied). Default false; must stay false for an
+  /// equality constraint (checked by Problem::add_constraint).
   TORCH_ARG(bool, restart_on_feasible) = false;
 };
 
@@ -84,8 +87,8 @@ class PenaltyUpdater {
   PenaltyUpdaterOptions options_;
 };
 
-/// c <- c * growth where violated. growth > 1 (checked); there is no default: factors between
-/// 2 and 10 are common in the method-of-multipliers literature (Bertsekas 1982; Nocedal &
+/// c <- c * growth where violated. growth finite and > 1 (checked); there is no default: factors
+/// between 2 and 10 are common in the method-of-multipliers literature (Bertsekas 1982; Nocedal &
 /// Wright 2006, section 17.4).
 class MultiplicativePenaltyUpdater : public PenaltyUpdater {
  public:
@@ -101,7 +104,7 @@ class MultiplicativePenaltyUpdater : public PenaltyUpdater {
   double growth_;
 };
 
-/// c <- c + increment where violated. increment > 0 (checked).
+/// c <- c + increment where violated. increment finite and > 0 (checked).
 class AdditivePenaltyUpdater : public PenaltyUpdater {
  public:
   /// \param increment  the amount added, > 0.

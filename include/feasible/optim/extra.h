@@ -34,6 +34,9 @@ class ExtrapolationOptimizer : public torch::optim::Optimizer {
   bool extrapolated() const { return !saved_.empty(); }
   /// The saved parameters theta_t (empty unless extrapolated()), in parameter order.
   const std::vector<torch::Tensor>& saved_point() const { return saved_; }
+  /// Replaces the pending saved point (for checkpoints): one tensor per parameter, in
+  /// parameter order, each of the parameter's shape (copied); empty: no point pending.
+  void set_saved_point(const std::vector<torch::Tensor>& point);
 
  protected:
   /// Applies one update in place to `param` with gradient `grad` under the group's options.
@@ -45,11 +48,11 @@ class ExtrapolationOptimizer : public torch::optim::Optimizer {
   std::vector<torch::Tensor> saved_;
 };
 
-/// Options of ExtraSGD.
+/// Options of ExtraSGD, checked by the ExtraSGD constructor (defaults and each parameter group).
 struct ExtraSGDOptions : public torch::optim::OptimizerCloneableOptions<ExtraSGDOptions> {
   /// \param lr  step size, >= 0.
   ExtraSGDOptions(double lr);  // NOLINT(google-explicit-constructor)
-  /// Step size (>= 0).
+  /// Step size (finite, >= 0).
   TORCH_ARG(double, lr);
 
  public:
@@ -70,17 +73,18 @@ class ExtraSGD : public ExtrapolationOptimizer {
               torch::optim::OptimizerParamGroup& group) override;
 };
 
-/// Options of ExtraAdam (Adam's defaults: betas (0.9, 0.999), eps 1e-8).
+/// Options of ExtraAdam (Adam's defaults: betas (0.9, 0.999), eps 1e-8), checked by the
+/// ExtraAdam constructor (defaults and each parameter group).
 struct ExtraAdamOptions : public torch::optim::OptimizerCloneableOptions<ExtraAdamOptions> {
   /// \param lr  step size, >= 0. Default 1e-3.
   ExtraAdamOptions(double lr = 1e-3);  // NOLINT(google-explicit-constructor)
-  /// Step size (>= 0).
+  /// Step size (finite, >= 0).
   TORCH_ARG(double, lr);
   /// First-moment decay beta1 in [0, 1). Default 0.9.
   TORCH_ARG(double, beta1) = 0.9;
   /// Second-moment decay beta2 in [0, 1). Default 0.999.
   TORCH_ARG(double, beta2) = 0.999;
-  /// Denominator term (> 0). Default 1e-8.
+  /// Denominator term (finite, > 0). Default 1e-8.
   TORCH_ARG(double, eps) = 1e-8;
 
  public:

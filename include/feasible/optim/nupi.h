@@ -23,22 +23,26 @@ enum class NuPIInit {
 };
 
 /// Options of NuPI. Defaults: K_p = 0, K_i = 1, nu = 0, SGD start (plain gradient descent).
+/// Every field is checked by the NuPI constructor, for the defaults and for each parameter
+/// group, with messages "NuPIOptions.<field> must <rule>, got <value>".
 struct NuPIOptions : public torch::optim::OptimizerCloneableOptions<NuPIOptions> {
   /// \param lr  the step size eta, >= 0.
   NuPIOptions(double lr = 1e-2);  // NOLINT(google-explicit-constructor)
-  /// Step size eta (>= 0).
+  /// Step size eta (finite, >= 0).
   TORCH_ARG(double, lr);
-  /// Proportional gain K_p (>= 0). Default 0.
+  /// Proportional gain K_p (finite, >= 0). Default 0.
   TORCH_ARG(double, kp) = 0.0;
-  /// Integral gain K_i (>= 0). Default 1.
+  /// Integral gain K_i (finite, >= 0). Default 1.
   TORCH_ARG(double, ki) = 1.0;
   /// EMA factor nu of the error memory, in [0, 1). Default 0.
   TORCH_ARG(double, nu) = 0.0;
-  /// Per-entry proportional gains (broadcastable to each parameter); overrides kp if defined.
+  /// Per-entry proportional gains (finite, >= 0, broadcastable to each parameter of its group);
+  /// overrides kp if defined.
   TORCH_ARG(torch::Tensor, kp_per_entry) = torch::Tensor();
-  /// Per-entry integral gains (broadcastable to each parameter); overrides ki if defined.
+  /// Per-entry integral gains (finite, >= 0, broadcastable to each parameter of its group);
+  /// overrides ki if defined.
   TORCH_ARG(torch::Tensor, ki_per_entry) = torch::Tensor();
-  /// First-step mode. Default kSGD.
+  /// First-step mode (NuPIInit::kSGD or kZero). Default kSGD.
   TORCH_ARG(NuPIInit, init) = NuPIInit::kSGD;
 
  public:
