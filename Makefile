@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo   installs what is missing, builds in Release, runs the main job
+#   make demo   installs what is missing, builds in Release, runs the main job:
+#               feasible reproduce all --quick (the paper's experiments, under 3 minutes)
 #   make test   installs what is missing, builds, runs every test with CTest
 BUILD ?= build
 JOBS  ?= $(shell nproc)
@@ -19,7 +20,10 @@ build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@./$(BUILD)/examples/quickstart
+	@./$(BUILD)/feasible reproduce all --quick --out results
+	@echo "Report: results/index.md (one folder per experiment: report.md, results.json, CSV, figures)"
+	@echo "Full settings of the paper: ./$(BUILD)/feasible reproduce all"
+
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

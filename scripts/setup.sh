@@ -11,6 +11,9 @@ packages=(
   libbenchmark-dev
   ccache
   zlib1g-dev             # CRC-32 of checkpoints
+  libcli11-dev           # the program's command line
+  nlohmann-json3-dev     # results.json
+  gnuplot-nox            # the figures (PNG and SVG)
 )
 
 missing=()

@@ -1,0 +1,78 @@
+// The common parts of every experiment's results.json and report.md.
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <sstream>
+
+#include "apps/feasible/experiments.h"
+
+namespace feasible::app {
+
+nlohmann::json results_head(const ExperimentContext& context, const std::string& experiment,
+                            const std::string& title) {
+  nlohmann::json results;
+  results["schema"] = "feasible-results";
+  results["schema_version"] = kResultsSchemaVersion;
+  results["experiment"] = experiment;
+  results["title"] = title;
+  results["paper"] = kPaperCitation;
+  results["started_utc"] = utc_now();
+  nlohmann::json run;
+  run["quick"] = context.config.quick;
+  run["seed"] = context.config.seed;
+  run["threads"] = torch::get_num_threads();
+  run["output_dir"] = context.dir;
+  results["run"] = run;
+  nlohmann::json software = software_facts();
+  software["libtorch"] = TORCH_VERSION;
+  software["cuda_available"] = torch::cuda::is_available();
+  results["software"] = software;
+  results["checks"] = nlohmann::json::array();
+  return results;
+}
+
+nlohmann::json check(const std::string& name, bool passed, const std::string& detail) {
+  return nlohmann::json{{"name", name}, {"passed", passed}, {"detail", detail}};
+}
+
+void write_results(const ExperimentContext& context, nlohmann::json& results,
+                   const std::string& body, double wall_seconds) {
+  results["wall_seconds"] = wall_seconds;
+  int passed = 0;
+  int total = 0;
+  for (const auto& c : results["checks"]) {
+    ++total;
+    if (c["passed"].get<bool>()) ++passed;
+  }
+  results["checks_passed"] = passed;
+  results["checks_total"] = total;
+
+  std::ostringstream md;
+  md << "# " << results["title"].get<std::string>() << "\n\n"
+     << "Reproduces " << kPaperCitation << ", with the `feasible` library.\n\n"
+     << "Command: `feasible reproduce " << results["experiment"].get<std::string>()
+     << (context.config.quick ? " --quick" : "") << " --seed " << context.config.seed
+     << "`  \nMode: "
+     << (context.config.quick ? "**quick** (short settings; see below)"
+                              : "full (the paper's settings)")
+     << "  \nStarted: " << results["started_utc"].get<std::string>() << ", wall-clock "
+     << fixed(wall_seconds, 1) << " s, " << torch::get_num_threads() << " LibTorch thread(s)  \n"
+     << "Software: feasible " << results["software"]["feasible"].get<std::string>() << ", LibTorch "
+     << results["software"]["libtorch"].get<std::string>() << ", "
+     << results["software"]["compiler"].get<std::string>() << "\n\n"
+     << "## Checks\n\n"
+     << passed << " of " << total << " qualitative results hold.\n\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : results["checks"]) {
+    rows.push_back({c["passed"].get<bool>() ? "yes" : "**NO**", c["name"].get<std::string>(),
+                    c["detail"].get<std::string>()});
+  }
+  md << markdown_table({"holds", "check", "measured"}, rows) << "\n"
+     << body
+     << "\n---\nMachine-readable results: [results.json](results.json) (layout in "
+        "`docs/cli.md`).\n";
+  write_file(context.dir + "/report.md", md.str());
+  write_file(context.dir + "/results.json", results.dump(2) + "\n");
+}
+
+}  // namespace feasible::app

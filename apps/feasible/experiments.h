@@ -1,0 +1,49 @@
+#pragma once
+/// \file experiments.h
+/// The experiments of `feasible reproduce`. Each writes report.md, results.json, CSV series
+/// and figures into its folder and returns its results.json document.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "apps/feasible/cli.h"
+#include "apps/feasible/output.h"
+
+namespace feasible::app {
+
+/// The paper the experiments reproduce (cited in every report).
+inline constexpr const char* kPaperCitation =
+    "J. Ramirez, M. Hashemizadeh, S. Lacoste-Julien, \"Position: Adopt Constraints Over Fixed "
+    "Penalties in Deep Learning\", arXiv:2505.20628 (v4, 2026)";
+
+/// Version of the results.json layout (docs/cli.md).
+inline constexpr int kResultsSchemaVersion = 1;
+
+/// What an experiment needs to run.
+struct ExperimentContext {
+  RunConfig config;    ///< the command line's settings
+  std::string dir;     ///< the experiment's output folder (exists, writable)
+  Progress* progress;  ///< progress on stderr (never null)
+};
+
+/// E1: the concave 1-D example (Table 1, Figure 3, App. D).
+nlohmann::json run_concave(const ExperimentContext& context);
+/// E2: rate-constrained linear classification (Tables 4-5, Figure 2).
+nlohmann::json run_rate(const ExperimentContext& context);
+/// E4: the overhead of constrained over penalized training (Table 2).
+nlohmann::json run_overhead(const ExperimentContext& context);
+
+/// The common head of results.json: schema, experiment, paper, settings of the command line,
+/// software (with LibTorch's version), start time.
+nlohmann::json results_head(const ExperimentContext& context, const std::string& experiment,
+                            const std::string& title);
+
+/// Adds the timing and check summary to `results`, then writes results.json and report.md
+/// (the Markdown `body` after a common header: title, paper, command, settings, checks).
+void write_results(const ExperimentContext& context, nlohmann::json& results,
+                   const std::string& body, double wall_seconds);
+
+/// A check of a qualitative result, recorded in results.json ("checks") and the report.
+nlohmann::json check(const std::string& name, bool passed, const std::string& detail);
+
+}  // namespace feasible::app

@@ -1,0 +1,114 @@
+// The `feasible` program: `feasible reproduce concave|rate|overhead|all`.
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "apps/feasible/cli.h"
+#include "apps/feasible/experiments.h"
+#include "apps/feasible/output.h"
+
+namespace app = feasible::app;
+
+namespace {
+
+using Runner = nlohmann::json (*)(const app::ExperimentContext&);
+
+const std::map<std::string, Runner>& runners() {
+  static const std::map<std::string, Runner> map = {
+      {"concave", &app::run_concave}, {"rate", &app::run_rate}, {"overhead", &app::run_overhead}};
+  return map;
+}
+
+void write_index(const std::string& root, const app::RunConfig& config,
+                 const std::vector<std::pair<std::string, nlohmann::json>>& done) {
+  std::ostringstream md;
+  md << "# feasible: the paper's experiments, reproduced\n\n"
+     << "Reproduces " << app::kPaperCitation << ".\n\n"
+     << "Command: `feasible reproduce all" << (config.quick ? " --quick" : "") << " --seed "
+     << config.seed << "`, " << app::utc_now() << "\n\n";
+  std::vector<std::vector<std::string>> rows;
+  nlohmann::json index;
+  index["schema"] = "feasible-index";
+  index["schema_version"] = app::kResultsSchemaVersion;
+  index["quick"] = config.quick;
+  for (const auto& [name, results] : done) {
+    rows.push_back({"[" + results["title"].get<std::string>() + "](" + name + "/report.md)",
+                    std::to_string(results["checks_passed"].get<int>()) + " / " +
+                        std::to_string(results["checks_total"].get<int>()),
+                    app::fixed(results["wall_seconds"].get<double>(), 1) + " s"});
+    index["experiments"].push_back({{"experiment", name},
+                                    {"report", name + "/report.md"},
+                                    {"results", name + "/results.json"},
+                                    {"checks_passed", results["checks_passed"]},
+                                    {"checks_total", results["checks_total"]},
+                                    {"wall_seconds", results["wall_seconds"]}});
+  }
+  md << app::markdown_table({"experiment", "checks that hold", "wall-clock"}, rows);
+  app::write_file(root + "/index.md", md.str());
+  app::write_file(root + "/index.json", index.dump(2) + "\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const app::ParseOutcome parsed = app::parse_command_line(argc, argv);
+  if (!parsed.run) {
+    std::cout << parsed.out;
+    std::cerr << parsed.err;
+    return parsed.exit_code;
+  }
+  const app::RunConfig& config = parsed.config;
+  const std::string root = app::output_root(config);
+  std::vector<std::string> names;
+  if (config.experiment == "all") {
+    names = app::experiment_names();
+  } else {
+    names = {config.experiment};
+  }
+  // Every output folder is created and checked before any work starts.
+  std::vector<std::string> dirs;
+  try {
+    app::prepare_output_dir(root);
+    for (const auto& name : names) {
+      dirs.push_back(config.experiment == "all" ? root + "/" + name : root);
+      app::prepare_output_dir(dirs.back());
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "feasible: " << e.what() << "\n";
+    return app::kExitUsage;
+  }
+  if (config.threads > 0) torch::set_num_threads(config.threads);
+
+  app::Progress progress(config.quiet, isatty(STDERR_FILENO) == 1);
+  std::vector<std::pair<std::string, nlohmann::json>> done;
+  int failed_checks = 0;
+  try {
+    for (size_t i = 0; i < names.size(); ++i) {
+      app::ExperimentContext context{config, dirs[i], &progress};
+      nlohmann::json results = runners().at(names[i])(context);
+      failed_checks += results["checks_total"].get<int>() - results["checks_passed"].get<int>();
+      std::cout << names[i] << ": " << dirs[i] << "/report.md ("
+                << results["checks_passed"].get<int>() << "/" << results["checks_total"].get<int>()
+                << " checks hold)\n";
+      done.emplace_back(names[i], std::move(results));
+    }
+    if (config.experiment == "all") {
+      write_index(root, config, done);
+      std::cout << "index: " << root << "/index.md\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "\nfeasible: the run failed: " << e.what() << "\n";
+    return app::kExitFailure;
+  }
+  if (failed_checks > 0) {
+    std::cerr << "feasible: " << failed_checks
+              << " qualitative check(s) did not hold; see the reports.\n";
+  }
+  return app::kExitOk;
+}

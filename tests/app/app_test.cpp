@@ -1,0 +1,363 @@
+// Tests of the `feasible` program: its command line (parsed in process), the exit codes and
+// messages of the binary, and the results of one `feasible reproduce all --quick` run (made by
+// the CTest fixture app_reproduce_all_quick): the results.json layout of docs/cli.md, the files
+// each experiment writes, and the paper's qualitative results, re-derived here from the raw
+// numbers (not from the program's own "checks").
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "apps/feasible/cli.h"
+
+namespace fs = std::filesystem;
+using feasible::app::parse_command_line;
+using feasible::app::ParseOutcome;
+using nlohmann::json;
+
+namespace {
+
+ParseOutcome parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "feasible");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string read(const fs::path& path) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+struct Output {
+  int rc = -1;
+  std::string out, err;
+};
+
+/// Runs the binary with `args` (a shell-quoted string), capturing stdout and stderr.
+Output run_app(const std::string& args) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("feasible_app_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string command = std::string("'") + FEASIBLE_APP_PATH + "' " + args + " >'" +
+                              (dir / "out").string() + "' 2>'" + (dir / "err").string() + "'";
+  const int status = std::system(command.c_str());
+  Output o;
+  o.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  o.out = read(dir / "out");
+  o.err = read(dir / "err");
+  fs::remove_all(dir);
+  return o;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+// ---- the command line, in process ----------------------------------------------------------
+
+TEST(Cli, ParsesEveryOption) {
+  const auto o = parse(
+      {"reproduce", "rate", "--quick", "--out", "x/y", "--seed", "7", "--threads", "3", "--quiet"});
+  ASSERT_TRUE(o.run) << o.err;
+  EXPECT_EQ(o.config.experiment, "rate");
+  EXPECT_TRUE(o.config.quick);
+  EXPECT_EQ(o.config.out, "x/y");
+  EXPECT_EQ(o.config.seed, 7u);
+  EXPECT_EQ(o.config.threads, 3);
+  EXPECT_TRUE(o.config.quiet);
+}
+
+TEST(Cli, DefaultsAndOutputRoots) {
+  const auto o = parse({"reproduce", "concave"});
+  ASSERT_TRUE(o.run) << o.err;
+  EXPECT_FALSE(o.config.quick);
+  EXPECT_EQ(o.config.seed, 0u);
+  EXPECT_EQ(o.config.threads, 0);
+  EXPECT_FALSE(o.config.quiet);
+  EXPECT_EQ(feasible::app::output_root(o.config), "results/concave");
+  const auto all = parse({"reproduce", "all"});
+  EXPECT_EQ(feasible::app::output_root(all.config), "results");
+  const auto given = parse({"reproduce", "all", "--out", "elsewhere"});
+  EXPECT_EQ(feasible::app::output_root(given.config), "elsewhere");
+}
+
+TEST(Cli, HelpAndVersionExitZeroWithoutRunning) {
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--help"}, {"-h"}}) {
+    const auto o = parse(args);
+    EXPECT_FALSE(o.run);
+    EXPECT_EQ(o.exit_code, 0);
+    EXPECT_TRUE(contains(o.out, "reproduce")) << o.out;
+  }
+  const auto sub = parse({"reproduce", "--help"});
+  EXPECT_EQ(sub.exit_code, 0);
+  EXPECT_TRUE(contains(sub.out, "--quick")) << sub.out;
+  EXPECT_TRUE(contains(sub.out, "--threads")) << sub.out;
+  const auto version = parse({"--version"});
+  EXPECT_FALSE(version.run);
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_TRUE(contains(version.out, "feasible 0.1.0")) << version.out;
+}
+
+TEST(Cli, BadCommandLinesExitTwoWithAMessage) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;  // part of the message
+  };
+  const std::vector<Case> cases = {
+      {{}, "subcommand is required"},
+      {{"reproduc"}, "unknown command 'reproduc'; expected 'reproduce'"},
+      {{"reproduce"}, "experiment is required"},
+      {{"reproduce", "sparsity"}, "sparsity not in {concave,rate,overhead,all}"},
+      {{"reproduce", "rate", "--threads", "0"}, "--threads"},
+      {{"reproduce", "rate", "--threads", "2000"}, "--threads"},
+      {{"reproduce", "rate", "--threads", "two"}, "--threads"},
+      {{"reproduce", "rate", "--seed", "-1"}, "--seed"},
+      {{"reproduce", "rate", "--seed", "x"}, "--seed"},
+      {{"reproduce", "rate", "--out", ""}, "--out must not be empty"},
+      {{"reproduce", "rate", "--out"}, "--out"},
+      {{"reproduce", "rate", "--fast"}, "--fast"},
+      {{"reproduce", "rate", "concave"}, "concave"},
+  };
+  for (const auto& c : cases) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    SCOPED_TRACE(joined);
+    const auto o = parse(c.args);
+    EXPECT_FALSE(o.run);
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_TRUE(contains(o.err, c.expected)) << o.err;
+    EXPECT_TRUE(contains(o.err, "--help")) << o.err;  // every error says where to look
+  }
+}
+
+TEST(Cli, EmptyArgvIsAUsageErrorNotACrash) {
+  const auto o = parse_command_line(0, nullptr);
+  EXPECT_FALSE(o.run);
+  EXPECT_EQ(o.exit_code, 2);
+}
+
+// ---- the binary ------------------------------------------------------------------------------
+
+TEST(Binary, VersionHelpAndUsageErrors) {
+  const auto version = run_app("--version");
+  EXPECT_EQ(version.rc, 0);
+  EXPECT_TRUE(contains(version.out, "feasible 0.1.0")) << version.out;
+  const auto help = run_app("reproduce --help");
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_TRUE(contains(help.out, "concave")) << help.out;
+  const auto unknown = run_app("frobnicate");
+  EXPECT_EQ(unknown.rc, 2);
+  EXPECT_TRUE(contains(unknown.err, "unknown command 'frobnicate'")) << unknown.err;
+  EXPECT_TRUE(unknown.out.empty());
+  const auto bad = run_app("reproduce concave --threads -3");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_TRUE(contains(bad.err, "--threads")) << bad.err;
+}
+
+TEST(Binary, UnwritableOutIsRefusedBeforeAnyWork) {
+  // A folder below a regular file can never be created.
+  const fs::path file =
+      fs::temp_directory_path() / ("feasible_app_test_file_" + std::to_string(getpid()));
+  std::ofstream(file) << "x";
+  const auto o = run_app("reproduce overhead --out '" + (file / "out").string() + "'");
+  EXPECT_EQ(o.rc, 2);
+  EXPECT_TRUE(contains(o.err, "cannot create the output folder")) << o.err;
+  EXPECT_TRUE(contains(o.err, (file / "out").string())) << o.err;
+  EXPECT_TRUE(o.out.empty()) << o.out;  // nothing ran: no report announced
+  fs::remove(file);
+  // A folder without write permission (skipped as root, who may write anywhere).
+  if (geteuid() != 0) {
+    const fs::path ro =
+        fs::temp_directory_path() / ("feasible_app_test_ro_" + std::to_string(getpid()));
+    fs::create_directories(ro);
+    chmod(ro.c_str(), 0555);
+    const auto r = run_app("reproduce overhead --out '" + ro.string() + "'");
+    EXPECT_EQ(r.rc, 2);
+    EXPECT_TRUE(contains(r.err, "cannot write in the output folder")) << r.err;
+    chmod(ro.c_str(), 0755);
+    fs::remove_all(ro);
+  }
+}
+
+// ---- the quick run of every experiment --------------------------------------------------------
+
+namespace {
+
+const fs::path kRoot = FEASIBLE_APP_OUT;
+
+json load_results(const std::string& experiment) {
+  const fs::path path = kRoot / experiment / "results.json";
+  EXPECT_TRUE(fs::exists(path)) << path;
+  return json::parse(read(path));
+}
+
+bool gnuplot_available() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+/// The layout every results.json shares (docs/cli.md).
+void expect_common_layout(const json& r, const std::string& experiment) {
+  EXPECT_EQ(r.at("schema"), "feasible-results");
+  EXPECT_EQ(r.at("schema_version"), 1);
+  EXPECT_EQ(r.at("experiment"), experiment);
+  EXPECT_TRUE(r.at("title").is_string());
+  EXPECT_TRUE(contains(r.at("paper").get<std::string>(), "arXiv:2505.20628"));
+  EXPECT_TRUE(r.at("started_utc").is_string());
+  EXPECT_EQ(r.at("run").at("quick"), true);
+  EXPECT_EQ(r.at("run").at("seed"), 0);
+  EXPECT_GE(r.at("run").at("threads").get<int>(), 1);
+  EXPECT_EQ(r.at("software").at("feasible"), "0.1.0");
+  EXPECT_TRUE(r.at("software").at("libtorch").is_string());
+  EXPECT_TRUE(r.at("software").at("compiler").is_string());
+  EXPECT_GT(r.at("wall_seconds").get<double>(), 0.0);
+  EXPECT_TRUE(r.at("settings").is_object());
+  ASSERT_TRUE(r.at("checks").is_array());
+  EXPECT_GE(r.at("checks").size(), 1u);
+  int passed = 0;
+  for (const auto& c : r.at("checks")) {
+    EXPECT_TRUE(c.at("name").is_string());
+    EXPECT_TRUE(c.at("detail").is_string());
+    passed += c.at("passed").get<bool>();
+  }
+  EXPECT_EQ(r.at("checks_total"), r.at("checks").size());
+  EXPECT_EQ(r.at("checks_passed"), passed);
+  // Every file the results name exists; figures exist as PNG and SVG when gnuplot is there.
+  const fs::path dir = kRoot / experiment;
+  EXPECT_TRUE(fs::exists(dir / r.at("files").at("report").get<std::string>()));
+  for (const auto& csv : r.at("files").at("csv")) {
+    const fs::path p = dir / csv.get<std::string>();
+    EXPECT_TRUE(fs::exists(p)) << p;
+    EXPECT_GT(fs::file_size(p), 20u) << p;
+  }
+  for (const auto& f : r.at("files").at("figures")) {
+    EXPECT_TRUE(fs::exists(dir / (f.at("name").get<std::string>() + ".gp")));
+    if (gnuplot_available()) {
+      EXPECT_TRUE(f.at("drawn").get<bool>()) << f;
+      EXPECT_GT(fs::file_size(dir / f.at("png").get<std::string>()), 1000u);
+      EXPECT_TRUE(contains(read(dir / f.at("svg").get<std::string>()), "<svg"));
+    }
+  }
+  const std::string report = read(dir / "report.md");
+  EXPECT_TRUE(contains(report, "arXiv:2505.20628"));
+  EXPECT_TRUE(contains(report, "## Checks"));
+}
+
+}  // namespace
+
+TEST(QuickRun, IndexLinksTheThreeExperiments) {
+  const json index = json::parse(read(kRoot / "index.json"));
+  ASSERT_EQ(index.at("experiments").size(), 3u);
+  const std::string md = read(kRoot / "index.md");
+  for (const std::string name : {"concave", "rate", "overhead"}) {
+    EXPECT_TRUE(contains(md, "(" + name + "/report.md)")) << md;
+    EXPECT_TRUE(fs::exists(kRoot / name / "report.md"));
+  }
+}
+
+TEST(QuickRun, ConcaveMatchesTheClosedForm) {
+  const json r = load_results("concave");
+  expect_common_layout(r, "concave");
+  const auto& table = r.at("table1");
+  ASSERT_EQ(table.size(), 8u);
+  int nupi_close = 0, al_close = 0;
+  for (const auto& row : table) {
+    const double eps = row.at("eps");
+    const double x_star = std::asin(eps);  // the known optimum
+    const double lambda_star = eps / std::sqrt(1 - eps * eps);
+    EXPECT_NEAR(row.at("x_star").get<double>(), x_star, 1e-12);
+    EXPECT_NEAR(row.at("lambda_star").get<double>(), lambda_star, 1e-12);
+    // The tolerance: 1e-3 (Table 1 prints three digits).
+    nupi_close += std::abs(row.at("nupi").at("x").get<double>() - x_star) <= 1e-3;
+    al_close += std::abs(row.at("augmented_lagrangian").at("x").get<double>() - x_star) <= 1e-3;
+    // Proposition 3: the penalty at c = lambda* ends at an endpoint, not at x*.
+    const double x_pen = row.at("penalty_at_lambda_star").at("x");
+    EXPECT_TRUE(x_pen < 1e-3 || x_pen > M_PI / 2 - 1e-3) << "eps " << eps << ": " << x_pen;
+    // GDA's window is a real range of its trajectory.
+    EXPECT_LE(row.at("gda").at("tail_min_x").get<double>(),
+              row.at("gda").at("tail_max_x").get<double>());
+  }
+  EXPECT_GE(nupi_close, 3);
+  EXPECT_GE(al_close, 3);
+  // Fixed penalties from x0 = 0.5: c = 0.5 < tan(0.5) ends at pi/2, c = 2 ends at 0.
+  bool saw_half = false, saw_two = false;
+  for (const auto& p : r.at("penalties")) {
+    const double c = p.at("c"), x = p.at("x");
+    if (std::abs(c - 0.5) < 1e-12) {
+      saw_half = true;
+      EXPECT_NEAR(x, M_PI / 2, 1e-6);
+    }
+    if (std::abs(c - 2.0) < 1e-12) {
+      saw_two = true;
+      EXPECT_NEAR(x, 0.0, 1e-6);
+    }
+    EXPECT_NEAR(p.at("f").get<double>(), std::cos(x), 1e-12);
+  }
+  EXPECT_TRUE(saw_half && saw_two);
+}
+
+TEST(QuickRun, RateLagrangianMeetsTheRateAndThePenaltyCollapses) {
+  const json r = load_results("rate");
+  expect_common_layout(r, "rate");
+  const auto& t4 = r.at("table4_penalty");
+  const auto& t5 = r.at("table5_lagrangian");
+  ASSERT_EQ(t4.size(), t5.size());
+  bool saw_lag = false, saw_pen = false;
+  for (const auto& row : t5) {
+    const double step = row.at("dual_step");
+    // 400 points: percentages are multiples of 0.25.
+    const double c0 = row.at("class0_pct");
+    EXPECT_NEAR(c0 * 4, std::round(c0 * 4), 1e-9);
+    if (std::abs(step - 1e-2) < 1e-12) {
+      saw_lag = true;
+      EXPECT_GE(c0, 69.0);  // "meets 70% within one point"
+      EXPECT_GT(row.at("multiplier").get<double>(), 0.0);
+    }
+  }
+  for (const auto& row : t4) {
+    if (std::abs(row.at("c").get<double>() - 1e-3) < 1e-12) {
+      saw_pen = true;
+      EXPECT_NEAR(row.at("class0_pct").get<double>(), 50.0, 1.0);
+    }
+  }
+  EXPECT_TRUE(saw_lag && saw_pen);
+  // The footnote variant (quick mode: dual step 1e-2) satisfies the surrogate, not the exact
+  // rate.
+  ASSERT_FALSE(r.at("footnote_surrogate_dual").empty());
+  for (const auto& row : r.at("footnote_surrogate_dual")) {
+    EXPECT_GE(row.at("surrogate_rate").get<double>(), 0.699);
+    EXPECT_LT(row.at("class0_pct").get<double>(), 69.0);
+  }
+}
+
+TEST(QuickRun, OverheadReportsEveryArm) {
+  const json r = load_results("overhead");
+  expect_common_layout(r, "overhead");
+  const auto& table = r.at("table2");
+  ASSERT_EQ(table.size(), 4u);
+  const int runs = r.at("settings").at("repeats");
+  EXPECT_EQ(runs, 3);  // quick mode
+  for (const auto& arm : table) {
+    EXPECT_EQ(arm.at("seconds").size(), static_cast<size_t>(runs));
+    std::vector<double> s = arm.at("seconds").get<std::vector<double>>();
+    for (double v : s) EXPECT_GT(v, 0.0);
+    std::sort(s.begin(), s.end());
+    EXPECT_DOUBLE_EQ(arm.at("median_seconds").get<double>(), s[1]);  // median of 3
+  }
+  EXPECT_NEAR(
+      r.at("ratio_constrained_to_penalized").get<double>(),
+      table[1].at("median_seconds").get<double>() / table[0].at("median_seconds").get<double>(),
+      1e-12);
+  EXPECT_NEAR(r.at("published").at("rate").at("ratio").get<double>(), 5.68 / 5.40, 1e-12);
+}
