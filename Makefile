@@ -36,3 +36,18 @@ install: build
 
 clean:
 	@rm -rf $(BUILD)
+
+# Robustness checks (docs/robustness.md):
+#   make test-sanitize   the library and every test under AddressSanitizer + UBSan (gcc)
+#   make fuzz            the libFuzzer targets of fuzz/ (clang), FUZZ_SECONDS per target
+SANITIZE_BUILD ?= build-sanitize
+FUZZ_BUILD     ?= build-fuzz
+FUZZ_SECONDS   ?= 300
+
+.PHONY: test-sanitize fuzz
+
+test-sanitize: setup
+	@JOBS=$(JOBS) bash scripts/test-sanitize.sh $(SANITIZE_BUILD)
+
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ_BUILD)

@@ -14,6 +14,7 @@ packages=(
   libcli11-dev           # the program's command line
   nlohmann-json3-dev     # results.json
   gnuplot-nox            # the figures (PNG and SVG)
+  clang libclang-rt-14-dev  # libFuzzer (the fuzz_smoke test and make fuzz)
 )
 
 missing=()
