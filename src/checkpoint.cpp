@@ -29,6 +29,7 @@
 #include "feasible/problem.h"
 #include "feasible/version.h"
 #include "src/checkpoint_format.h"
+#include "src/state_key.h"
 
 namespace feasible {
 
@@ -63,19 +64,8 @@ namespace {
 using torch::serialize::InputArchive;
 using torch::serialize::OutputArchive;
 
-// The key of a parameter in Optimizer::state(): LibTorch 1.x uses the TensorImpl address
-// printed as a string, 2.x the address itself (same as src/optimizers.cpp).
-using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
-template <typename Key = StateKey>
-Key key_of(const torch::Tensor& p) {
-  if constexpr (std::is_same<Key, std::string>::value) {
-    std::ostringstream os;
-    os << p.unsafeGetTensorImpl();
-    return os.str();
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
-}
+using detail::key_of;
+using detail::StateKey;
 
 std::string num(double v) {
   std::ostringstream os;

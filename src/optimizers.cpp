@@ -7,24 +7,13 @@
 
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
+#include "src/state_key.h"
 
 namespace feasible {
 namespace optim {
 
 namespace {
-// The key of a parameter in Optimizer::state(): LibTorch 1.x uses the TensorImpl address
-// printed as a string, 2.x the address itself. Taking the type from the map keeps both working.
-using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
-template <typename Key = StateKey>  // a template, so that only one branch is compiled
-Key key_of(const torch::Tensor& p) {
-  if constexpr (std::is_same<Key, std::string>::value) {
-    std::ostringstream os;
-    os << p.unsafeGetTensorImpl();
-    return os.str();
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
-}
+using detail::key_of;
 }  // namespace
 
 // ---------------------------------------------------------------- NuPI

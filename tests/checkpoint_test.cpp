@@ -250,18 +250,7 @@ struct Training {
   }
 };
 
-// The key of a parameter in Optimizer::state() (a string in LibTorch 1.x, void* in 2.x).
-using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
-template <typename Key = StateKey>
-Key key_of(const torch::Tensor& p) {
-  if constexpr (std::is_same<Key, std::string>::value) {
-    std::ostringstream os;
-    os << p.unsafeGetTensorImpl();
-    return os.str();
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
-}
+using feasible_test::key_of;
 
 using Named = std::vector<std::pair<std::string, torch::Tensor>>;
 

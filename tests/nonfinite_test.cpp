@@ -90,18 +90,7 @@ struct Injection {
   int call;
 };
 
-// The key of a parameter in Optimizer::state() (string in LibTorch 1.x, pointer in 2.x).
-using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type;
-template <typename Key = StateKey>
-Key key_of(const torch::Tensor& p) {
-  if constexpr (std::is_same<Key, std::string>::value) {
-    std::ostringstream os;
-    os << p.unsafeGetTensorImpl();
-    return os.str();
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
-}
+using feasible_test::key_of;
 
 // Everything a step may change, copied: named tensors and named counters, in a fixed order.
 struct State {

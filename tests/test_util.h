@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace feasible_test {
@@ -44,6 +46,20 @@ inline void expect_vec_near(const torch::Tensor& got, const std::vector<double>&
   ASSERT_EQ(g.size(), want.size()) << what;
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_NEAR(g[i], want[i], tol) << what << " [" << i << "]";
+  }
+}
+
+/// The key of parameter `p` in torch::optim::Optimizer::state(): the TensorImpl address printed
+/// as a string in LibTorch 1.x, the address itself in 2.x (the key type decides which).
+template <typename Key =
+              std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type>
+Key key_of(const torch::Tensor& p) {
+  if constexpr (std::is_same<Key, std::string>::value) {
+    std::ostringstream os;
+    os << p.unsafeGetTensorImpl();
+    return os.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
   }
 }
 
