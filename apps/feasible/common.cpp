@@ -36,7 +36,10 @@ nlohmann::json check(const std::string& name, bool passed, const std::string& de
 }
 
 void write_results(const ExperimentContext& context, nlohmann::json& results,
-                   const std::string& body, double wall_seconds) {
+                   const std::string& body, std::chrono::steady_clock::time_point start,
+                   const std::string& summary) {
+  const double wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   results["wall_seconds"] = wall_seconds;
   int passed = 0;
   int total = 0;
@@ -73,6 +76,9 @@ void write_results(const ExperimentContext& context, nlohmann::json& results,
         "`docs/cli.md`).\n";
   write_file(context.dir + "/report.md", md.str());
   write_file(context.dir + "/results.json", results.dump(2) + "\n");
+  context.progress->finish_experiment(summary.empty() ? std::to_string(passed) + "/" +
+                                                            std::to_string(total) + " checks hold"
+                                                      : summary);
 }
 
 }  // namespace feasible::app

@@ -438,11 +438,7 @@ nlohmann::json run_concave(const ExperimentContext& context) {
         "10th), [table1.csv](table1.csv), [penalty.csv](penalty.csv), "
         "[trajectories.csv](trajectories.csv), [curve.csv](curve.csv).\n";
 
-  const double wall =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_results(context, results, md.str(), wall);
-  progress.finish_experiment(std::to_string(results["checks_passed"].get<int>()) + "/" +
-                             std::to_string(results["checks_total"].get<int>()) + " checks hold");
+  write_results(context, results, md.str(), start);
   return results;
 }
 

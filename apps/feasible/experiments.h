@@ -3,6 +3,7 @@
 /// The experiments of `feasible reproduce`. Each writes report.md, results.json, CSV series
 /// and figures into its folder and returns its results.json document.
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -38,10 +39,12 @@ nlohmann::json run_overhead(const ExperimentContext& context);
 nlohmann::json results_head(const ExperimentContext& context, const std::string& experiment,
                             const std::string& title);
 
-/// Adds the timing and check summary to `results`, then writes results.json and report.md
-/// (the Markdown `body` after a common header: title, paper, command, settings, checks).
+/// Adds the wall-clock since `start` and the check summary to `results`, writes results.json
+/// and report.md (the Markdown `body` after a common header: title, paper, command, settings,
+/// checks), and ends the experiment's progress with `summary` (default: the checks that hold).
 void write_results(const ExperimentContext& context, nlohmann::json& results,
-                   const std::string& body, double wall_seconds);
+                   const std::string& body, std::chrono::steady_clock::time_point start,
+                   const std::string& summary = "");
 
 /// A check of a qualitative result, recorded in results.json ("checks") and the report.
 nlohmann::json check(const std::string& name, bool passed, const std::string& detail);

@@ -167,10 +167,7 @@ nlohmann::json run_overhead(const ExperimentContext& context) {
         "separate issue). Absolute times are not comparable across machines; the ratio is.\n\n"
         "Data: [runs.csv](runs.csv).\n";
 
-  const double wall =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_results(context, results, md.str(), wall);
-  progress.finish_experiment("constrained/penalized " + fixed(ratio, 3));
+  write_results(context, results, md.str(), start, "constrained/penalized " + fixed(ratio, 3));
   return results;
 }
 
