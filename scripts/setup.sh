@@ -15,6 +15,7 @@ packages=(
   nlohmann-json3-dev     # results.json
   gnuplot-nox            # the figures (PNG and SVG)
   clang libclang-rt-14-dev  # libFuzzer (the fuzz_smoke test and make fuzz)
+  dataset-fashion-mnist  # Fashion-MNIST IDX files (the sparsity experiment, data tests)
 )
 
 missing=()

@@ -22,7 +22,7 @@ const std::vector<std::string>& experiment_names();
 
 /// What `feasible reproduce` was asked to do.
 struct RunConfig {
-  /// "concave", "rate", "overhead" or "all".
+  /// "concave", "rate", "overhead", "sparsity" or "all".
   std::string experiment;
   /// Short settings that keep every qualitative result (`--quick`). Default false.
   bool quick = false;
@@ -35,6 +35,15 @@ struct RunConfig {
   int threads = 0;
   /// No progress on stderr (`--quiet`). Default false.
   bool quiet = false;
+  /// Epochs of every training run of `sparsity` (`--epochs`), 1..100000; 0 keeps the mode's
+  /// default (15 full, 12 quick; 150 with --paper).
+  int epochs = 0;
+  /// The paper's training settings for `sparsity` (`--paper`): all 60,000 training examples,
+  /// Adam 1e-3 for the gate parameters too, 150 epochs unless --epochs says otherwise.
+  bool paper = false;
+  /// Folder with the Fashion-MNIST files (`--data`). Empty: Debian's
+  /// /usr/share/datasets/fashion-mnist.
+  std::string data;
 };
 
 /// The outcome of parsing a command line.

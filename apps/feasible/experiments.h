@@ -31,6 +31,9 @@ struct ExperimentContext {
 nlohmann::json run_concave(const ExperimentContext& context);
 /// E2: rate-constrained linear classification (Tables 4-5, Figure 2).
 nlohmann::json run_rate(const ExperimentContext& context);
+/// E3: sparsity-constrained training with L0 gates on Fashion-MNIST (Table 3, Figure 1, the
+/// second row of Table 2).
+nlohmann::json run_sparsity(const ExperimentContext& context);
 /// E4: the overhead of constrained over penalized training (Table 2).
 nlohmann::json run_overhead(const ExperimentContext& context);
 

@@ -1,4 +1,4 @@
-// The `feasible` program: `feasible reproduce concave|rate|overhead|all`.
+// The `feasible` program: `feasible reproduce concave|rate|overhead|sparsity|all`.
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -20,8 +20,10 @@ namespace {
 using Runner = nlohmann::json (*)(const app::ExperimentContext&);
 
 const std::map<std::string, Runner>& runners() {
-  static const std::map<std::string, Runner> map = {
-      {"concave", &app::run_concave}, {"rate", &app::run_rate}, {"overhead", &app::run_overhead}};
+  static const std::map<std::string, Runner> map = {{"concave", &app::run_concave},
+                                                    {"rate", &app::run_rate},
+                                                    {"overhead", &app::run_overhead},
+                                                    {"sparsity", &app::run_sparsity}};
   return map;
 }
 

@@ -163,8 +163,9 @@ nlohmann::json run_overhead(const ExperimentContext& context) {
      << fixed(hand_ratio, 3) << " times the library's.\n\n"
      << "Published (the paper's hardware, PyTorch with Cooper): rate-constrained 5.40 s vs 5.68 s "
         "(ratio 1.052); sparsity-constrained 8.17 min vs 8.30 min (ratio 1.016). The sparsity "
-        "row is not reproduced here yet: it needs the L0 gates of the sparsity experiment (a "
-        "separate issue). Absolute times are not comparable across machines; the ratio is.\n\n"
+        "row is measured by the sparsity experiment (`feasible reproduce sparsity`, its report's "
+        "section \"Table 2, second row\"), where penalized and constrained epochs alternate. "
+        "Absolute times are not comparable across machines; the ratio is.\n\n"
         "Data: [runs.csv](runs.csv).\n";
 
   write_results(context, results, md.str(), start, "constrained/penalized " + fixed(ratio, 3));

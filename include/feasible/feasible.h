@@ -4,8 +4,10 @@
 /// See docs/guide.md for the concepts and DESIGN.md for the mathematics.
 
 #include "feasible/checkpoint.h"
+#include "feasible/data.h"
 #include "feasible/formulation.h"
 #include "feasible/kinds.h"
+#include "feasible/l0.h"
 #include "feasible/multiplier.h"
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"

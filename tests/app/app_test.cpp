@@ -81,6 +81,21 @@ TEST(Cli, ParsesEveryOption) {
   EXPECT_TRUE(o.config.quiet);
 }
 
+TEST(Cli, ParsesTheSparsityOptions) {
+  const auto o = parse({"reproduce", "sparsity", "--epochs", "150", "--paper", "--data", "d/f"});
+  ASSERT_TRUE(o.run) << o.err;
+  EXPECT_EQ(o.config.experiment, "sparsity");
+  EXPECT_EQ(o.config.epochs, 150);
+  EXPECT_TRUE(o.config.paper);
+  EXPECT_EQ(o.config.data, "d/f");
+  const auto d = parse({"reproduce", "sparsity"});
+  ASSERT_TRUE(d.run) << d.err;
+  EXPECT_EQ(d.config.epochs, 0);  // the mode's default
+  EXPECT_FALSE(d.config.paper);
+  EXPECT_TRUE(d.config.data.empty());
+  EXPECT_EQ(feasible::app::output_root(d.config), "results/sparsity");
+}
+
 TEST(Cli, DefaultsAndOutputRoots) {
   const auto o = parse({"reproduce", "concave"});
   ASSERT_TRUE(o.run) << o.err;
@@ -121,7 +136,10 @@ TEST(Cli, BadCommandLinesExitTwoWithAMessage) {
       {{}, "subcommand is required"},
       {{"reproduc"}, "unknown command 'reproduc'; expected 'reproduce'"},
       {{"reproduce"}, "experiment is required"},
-      {{"reproduce", "sparsity"}, "sparsity not in {concave,rate,overhead,all}"},
+      {{"reproduce", "sparse"}, "sparse not in {concave,rate,overhead,sparsity,all}"},
+      {{"reproduce", "sparsity", "--epochs", "0"}, "--epochs"},
+      {{"reproduce", "sparsity", "--epochs", "many"}, "--epochs"},
+      {{"reproduce", "sparsity", "--data", ""}, "--data must not be empty"},
       {{"reproduce", "rate", "--threads", "0"}, "--threads"},
       {{"reproduce", "rate", "--threads", "2000"}, "--threads"},
       {{"reproduce", "rate", "--threads", "two"}, "--threads"},
@@ -256,11 +274,11 @@ void expect_common_layout(const json& r, const std::string& experiment) {
 
 }  // namespace
 
-TEST(QuickRun, IndexLinksTheThreeExperiments) {
+TEST(QuickRun, IndexLinksEveryExperiment) {
   const json index = json::parse(read(kRoot / "index.json"));
-  ASSERT_EQ(index.at("experiments").size(), 3u);
+  ASSERT_EQ(index.at("experiments").size(), 4u);
   const std::string md = read(kRoot / "index.md");
-  for (const std::string name : {"concave", "rate", "overhead"}) {
+  for (const std::string name : {"concave", "rate", "overhead", "sparsity"}) {
     EXPECT_TRUE(contains(md, "(" + name + "/report.md)")) << md;
     EXPECT_TRUE(fs::exists(kRoot / name / "report.md"));
   }
@@ -360,4 +378,55 @@ TEST(QuickRun, OverheadReportsEveryArm) {
       table[1].at("median_seconds").get<double>() / table[0].at("median_seconds").get<double>(),
       1e-12);
   EXPECT_NEAR(r.at("published").at("rate").at("ratio").get<double>(), 5.68 / 5.40, 1e-12);
+}
+
+TEST(QuickRun, SparsityConstrainedRunMeetsTheTargetAndTheBisectionIsRecorded) {
+  const json r = load_results("sparsity");
+  expect_common_layout(r, "sparsity");
+  const double target = r.at("settings").at("target_density").get<double>();
+  EXPECT_DOUBLE_EQ(target, 0.5);
+  // The requirement: the constrained run ends within one point of the target (on the
+  // density it constrains), in every mode.
+  const json& c = r.at("constrained");
+  EXPECT_EQ(c.at("method"), "nupi");
+  EXPECT_NEAR(c.at("expected_density").get<double>(), target, 0.01);
+  // The proxy run constrains the test-time density; quick mode reports it without a check (its
+  // schedule is too short for the jumpy test-time density to settle).
+  EXPECT_EQ(r.at("settings").at("proxy").at("checked"), false);
+  EXPECT_LT(r.at("proxy").at("test_density").get<double>(), 0.9);
+  // Both densities are fractions, and the trajectory has one entry per epoch.
+  const int epochs = r.at("settings").at("epochs");
+  ASSERT_EQ(c.at("epochs").size(), static_cast<size_t>(epochs));
+  for (const auto& e : c.at("epochs")) {
+    EXPECT_GE(e.at("expected_density").get<double>(), 0.0);
+    EXPECT_LE(e.at("expected_density").get<double>(), 1.0);
+    EXPECT_GE(e.at("multiplier").get<double>(), 0.0);
+  }
+  // The bisection: every run recorded, numbered 1..n, the first two the endpoints 1e-3 and 1,
+  // the last within one point (test-time density) unless the run cap was reached.
+  const json& steps = r.at("table3_bisection");
+  ASSERT_GE(steps.size(), 2u);
+  EXPECT_DOUBLE_EQ(steps[0].at("value").get<double>(), 1e-3);
+  EXPECT_DOUBLE_EQ(steps[1].at("value").get<double>(), 1.0);
+  double total = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i].at("step"), static_cast<int>(i + 1));
+    EXPECT_EQ(steps[i].at("method"), "penalty");
+    total += steps[i].at("train_seconds").get<double>();
+  }
+  EXPECT_NEAR(r.at("training_seconds").at("bisection_total").get<double>(), total, 1e-9);
+  EXPECT_EQ(r.at("training_seconds").at("bisection_runs"), steps.size());
+  // c = 1e-3 barely prunes: its density stays far above the target.
+  EXPECT_GT(steps[0].at("test_density").get<double>(), target + 0.2);
+  EXPECT_NEAR(steps.back().at("test_density").get<double>(), target, 0.01);
+  // Table 2's second row: the ratio is the ratio of the medians it lists.
+  const json& t = r.at("table2_sparsity_row");
+  EXPECT_NEAR(t.at("ratio").get<double>(),
+              t.at("constrained_median").get<double>() / t.at("penalized_median").get<double>(),
+              1e-12);
+  EXPECT_NEAR(t.at("published_ratio").get<double>(), 8.30 / 8.17, 1e-12);
+  // Fashion-MNIST, and the report says so.
+  const std::string report = read(kRoot / "sparsity" / "report.md");
+  EXPECT_TRUE(contains(report, "Fashion-MNIST, not MNIST")) << report;
+  EXPECT_TRUE(contains(report, "Initial drop rates")) << report;
 }
