@@ -56,9 +56,10 @@ ParseOutcome parse(int argc, const char* const* argv) {
                    "with an index report")
       ->required()
       ->check(CLI::IsMember(choices));
-  reproduce->add_flag("--quick", config.quick,
-                      "Short settings (fewer iterations and sweep values) that keep every "
-                      "qualitative result; `all --quick` takes about 4 minutes on 2 cores");
+  CLI::Option* quick =
+      reproduce->add_flag("--quick", config.quick,
+                          "Short settings (fewer iterations and sweep values) that keep every "
+                          "qualitative result; `all --quick` takes about 4 minutes on 2 cores");
   reproduce
       ->add_option("--out", config.out,
                    "Output directory (default: results/<experiment>, or results/ for all)")
@@ -82,9 +83,17 @@ ParseOutcome parse(int argc, const char* const* argv) {
                    "--quick, 150 with --paper)")
       ->type_name("N")
       ->check(CLI::Range(1, 100000));
-  reproduce->add_flag("--paper", config.paper,
-                      "sparsity: the paper's training settings (all training data, Adam 1e-3 for "
-                      "the gates too, 150 epochs); hours on 2 cores");
+  reproduce
+      ->add_flag("--paper", config.paper,
+                 "sparsity: the paper's training settings (all training data, Adam 1e-3 for "
+                 "the gates too, 150 epochs); hours on 2 cores")
+      ->excludes(quick);
+  reproduce
+      ->add_option("--gates", config.gates,
+                   "sparsity: what one L0 gate controls: input_units (one gate per input "
+                   "feature, the default) or weights (one gate per weight)")
+      ->type_name("KIND")
+      ->check(CLI::IsMember({"input_units", "weights"}));
   reproduce
       ->add_option("--data", config.data,
                    "sparsity: folder with the Fashion-MNIST IDX files (default "

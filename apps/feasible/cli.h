@@ -41,6 +41,9 @@ struct RunConfig {
   /// The paper's training settings for `sparsity` (`--paper`): all 60,000 training examples,
   /// Adam 1e-3 for the gate parameters too, 150 epochs unless --epochs says otherwise.
   bool paper = false;
+  /// Which weights one L0 gate controls in `sparsity` (`--gates`): "input_units" (default; the
+  /// authors' choice) or "weights".
+  std::string gates = "input_units";
   /// Folder with the Fashion-MNIST files (`--data`). Empty: Debian's
   /// /usr/share/datasets/fashion-mnist.
   std::string data;

@@ -31,6 +31,17 @@ nlohmann::json results_head(const ExperimentContext& context, const std::string&
   return results;
 }
 
+std::string command_text(const RunConfig& config) {
+  std::string text = "feasible reproduce " + config.experiment;
+  if (config.quick) text += " --quick";
+  text += " --seed " + std::to_string(config.seed);
+  if (config.epochs > 0) text += " --epochs " + std::to_string(config.epochs);
+  if (config.paper) text += " --paper";
+  if (config.gates != "input_units") text += " --gates " + config.gates;
+  if (!config.data.empty()) text += " --data " + config.data;
+  return text;
+}
+
 nlohmann::json check(const std::string& name, bool passed, const std::string& detail) {
   return nlohmann::json{{"name", name}, {"passed", passed}, {"detail", detail}};
 }
@@ -50,14 +61,17 @@ void write_results(const ExperimentContext& context, nlohmann::json& results,
   results["checks_passed"] = passed;
   results["checks_total"] = total;
 
+  // The command that reproduces this experiment alone (with `all`, the experiment's name).
+  RunConfig run_config = context.config;
+  run_config.experiment = results["experiment"].get<std::string>();
   std::ostringstream md;
   md << "# " << results["title"].get<std::string>() << "\n\n"
      << "Reproduces " << kPaperCitation << ", with the `feasible` library.\n\n"
-     << "Command: `feasible reproduce " << results["experiment"].get<std::string>()
-     << (context.config.quick ? " --quick" : "") << " --seed " << context.config.seed
-     << "`  \nMode: "
+     << "Command: `" << command_text(run_config) << "`  \nMode: "
      << (context.config.quick ? "**quick** (short settings; see below)"
-                              : "full (the paper's settings)")
+         : run_config.experiment == "sparsity" && !context.config.paper
+             ? "default (a short schedule of the paper's settings; see below)"
+             : "full (the paper's settings)")
      << "  \nStarted: " << results["started_utc"].get<std::string>() << ", wall-clock "
      << fixed(wall_seconds, 1) << " s, " << torch::get_num_threads() << " LibTorch thread(s)  \n"
      << "Software: feasible " << results["software"]["feasible"].get<std::string>() << ", LibTorch "

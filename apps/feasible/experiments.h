@@ -34,8 +34,16 @@ nlohmann::json run_rate(const ExperimentContext& context);
 /// E3: sparsity-constrained training with L0 gates on Fashion-MNIST (Table 3, Figure 1, the
 /// second row of Table 2).
 nlohmann::json run_sparsity(const ExperimentContext& context);
+/// Empty if the Fashion-MNIST files `run_sparsity` reads exist (in --data or the default
+/// folder), else a message naming the missing path and the Debian package. Checked before any
+/// experiment starts.
+std::string sparsity_data_problem(const RunConfig& config);
 /// E4: the overhead of constrained over penalized training (Table 2).
 nlohmann::json run_overhead(const ExperimentContext& context);
+
+/// The command line that reproduces `config` ("feasible reproduce <experiment> --seed N ...",
+/// with every option that changes results).
+std::string command_text(const RunConfig& config);
 
 /// The common head of results.json: schema, experiment, paper, settings of the command line,
 /// software (with LibTorch's version), start time.

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <filesystem>
@@ -32,8 +33,7 @@ void write_index(const std::string& root, const app::RunConfig& config,
   std::ostringstream md;
   md << "# feasible: the paper's experiments, reproduced\n\n"
      << "Reproduces " << app::kPaperCitation << ".\n\n"
-     << "Command: `feasible reproduce all" << (config.quick ? " --quick" : "") << " --seed "
-     << config.seed << "`, " << app::utc_now() << "\n\n";
+     << "Command: `" << app::command_text(config) << "`, " << app::utc_now() << "\n\n";
   std::vector<std::vector<std::string>> rows;
   nlohmann::json index;
   index["schema"] = "feasible-index";
@@ -84,6 +84,13 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "feasible: " << e.what() << "\n";
     return app::kExitUsage;
+  }
+  if (std::find(names.begin(), names.end(), "sparsity") != names.end()) {
+    const std::string problem = app::sparsity_data_problem(config);
+    if (!problem.empty()) {
+      std::cerr << "feasible: " << problem << "\n";
+      return app::kExitUsage;
+    }
   }
   if (config.threads > 0) torch::set_num_threads(config.threads);
 

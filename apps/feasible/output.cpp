@@ -285,6 +285,16 @@ void Progress::finish_experiment(const std::string& summary) {
             << ": " << summary << "\n";
 }
 
+void Progress::iteration_line(int64_t iteration, const std::string& detail) {
+  update(iteration);
+  if (quiet_ || tty_) return;
+  const double fraction = total_ > 0 ? std::min(1.0, done_ / total_) : 0.0;
+  const double elapsed = seconds_since(experiment_start_);
+  const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : -1;
+  std::cerr << "[" << experiment_ << "] " << run_ << " " << iteration << "/" << iterations_ << ": "
+            << detail << " (ETA " << duration_text(eta) << ")\n";
+}
+
 void Progress::note(const std::string& line) {
   if (quiet_) return;
   clear_line();

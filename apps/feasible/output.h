@@ -93,6 +93,10 @@ class Progress {
   void finish_experiment(const std::string& summary);
   /// A free line (e.g. a warning), printed even when a bar is shown (not when quiet).
   void note(const std::string& line);
+  /// For long iterations (an epoch): when stderr is not a terminal (a log, CI), one line with
+  /// the run, `iteration`/total, `detail` and the experiment's ETA; on a terminal the bar shows
+  /// the same. Nothing when quiet. Also counts the progress, as update().
+  void iteration_line(int64_t iteration, const std::string& detail);
 
  private:
   using Clock = std::chrono::steady_clock;

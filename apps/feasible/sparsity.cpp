@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "apps/feasible/experiments.h"
@@ -84,6 +85,7 @@ Mode make_mode(const RunConfig& config) {
   }
   m.max_bisection_runs = 14;
   if (config.epochs > 0) m.settings.epochs = config.epochs;
+  m.settings.kind = config.gates == "weights" ? L0GateKind::kWeights : L0GateKind::kInputUnits;
   return m;
 }
 
@@ -115,6 +117,17 @@ nlohmann::json run_json(const SparsityRun& run) {
           {"epochs", epochs}};
 }
 
+/// Sample standard deviation (0 for fewer than two values).
+double stddev(const std::vector<double>& v) {
+  if (v.size() < 2) return 0.0;
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  double sum = 0;
+  for (double x : v) sum += (x - mean) * (x - mean);
+  return std::sqrt(sum / static_cast<double>(v.size() - 1));
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -122,6 +135,22 @@ double median(std::vector<double> v) {
 }
 
 }  // namespace
+
+std::string sparsity_data_problem(const RunConfig& config) {
+  const std::string dir = config.data.empty() ? std::string(data::kFashionMnistDir) : config.data;
+  for (const char* stem : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
+    const std::string path = dir + "/" + stem;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path + ".gz", ec) &&
+        !std::filesystem::is_regular_file(path, ec)) {
+      return "the sparsity experiment needs Fashion-MNIST: no '" + path +
+             ".gz' (nor without .gz). Install the Debian package dataset-fashion-mnist "
+             "(apt-get install dataset-fashion-mnist), or give the folder with --data DIR";
+    }
+  }
+  return "";
+}
 
 nlohmann::json run_sparsity(const ExperimentContext& context) {
   const auto start = std::chrono::steady_clock::now();
@@ -237,8 +266,15 @@ nlohmann::json run_sparsity(const ExperimentContext& context) {
     for (int r = 0; r < mode.timing_rounds; ++r) {
       pen.label = "timing: penalized, round " + std::to_string(r + 1);
       con.label = "timing: constrained, round " + std::to_string(r + 1);
-      const SparsityRun a = train_sparsity(data, timed, pen, &progress);
-      const SparsityRun b = train_sparsity(data, timed, con, &progress);
+      // Alternate which goes first, so that an order effect does not favour one.
+      SparsityRun a, b;
+      if (r % 2 == 0) {
+        a = train_sparsity(data, timed, pen, &progress);
+        b = train_sparsity(data, timed, con, &progress);
+      } else {
+        b = train_sparsity(data, timed, con, &progress);
+        a = train_sparsity(data, timed, pen, &progress);
+      }
       const double n = static_cast<double>(timed.epochs);
       timing_penalty.push_back(a.train_seconds / n);
       timing_constrained.push_back(b.train_seconds / n);
@@ -332,26 +368,31 @@ nlohmann::json run_sparsity(const ExperimentContext& context) {
   // ---- figures ----
   const double n_steps = static_cast<double>(steps.size());
   std::ostringstream fig1;
-  fig1
-      << "set title 'Penalty bisection over c against one constrained run (target: density <= "
-      << pct(target) << "%)'\n"
-      << "set xlabel 'training run'\nset ylabel 'test-time density (%)'\nset grid\n"
-      << "set datafile separator ','\nset key top right box opaque\n"
-      << "set xrange [0.3:" << n_steps + 1.9 << "]\nset yrange [0:105]\n"
-      << "set xtics 1\n"
-      << "set label 'constrained: 1 run' at " << n_steps + 1 << ","
-      << 100 * constrained.test_density + 6 << " center\n"
-      << "plot 'figure1.csv' skip 1 using 1:2 with linespoints pt 7 ps 1.4 lw 1.5 lc rgb '#d95f02' "
-         "title 'penalty, one run per bisection step', \\\n"
-      << "  '' skip 1 using 1:2:3 with labels offset 0,1.2 font ',9' notitle, \\\n"
-      << "  '-' using 1:2 with points pt 9 ps 2.2 lc rgb '#1b9e77' title 'constrained (nuPI)', \\\n"
-      << "  " << target * 100 << " with lines dt 2 lw 2 lc rgb 'black' title 'target'\n"
-      << n_steps + 1 << " " << 100 * constrained.test_density << "\ne\n";
+  const double top = 100 * std::max(constrained.test_density, proxy.test_density);
+  fig1 << "set title 'Penalty bisection over c against one constrained run (target: density <= "
+       << pct(target) << "%)'\n"
+       << "set xlabel 'training run'\nset ylabel 'test-time density (%)'\nset grid\n"
+       << "set datafile separator ','\nset key below box\n"
+       << "set xrange [0.3:" << n_steps + 1.9 << "]\nset yrange [0:105]\n"
+       << "set xtics 1\n"
+       << "set label \"constrained:\\n1 run each\" at " << n_steps + 1 << ","
+       << std::min(top + 10, 97.0) << " center\n"
+       << "plot 'figure1.csv' skip 1 using 1:2 with linespoints pt 7 ps 1.4 lw 1.5 lc rgb "
+          "'#d95f02' title 'penalty, one run per bisection step', \\\n"
+       << "  '' skip 1 using 1:2:3 with labels offset 0,1.2 font ',9' notitle, \\\n"
+       << "  '-' using 1:2 with points pt 9 ps 2.2 lc rgb '#7570b3' title 'constrained: test-time "
+          "density (proxy)', \\\n"
+       << "  '-' using 1:2 with points pt 8 ps 2.0 lw 2 lc rgb '#1b9e77' title 'constrained: "
+          "expected density (its test-time density shown)', \\\n"
+       << "  " << target * 100 << " with lines dt 2 lw 2 lc rgb 'black' title 'target'\n"
+       << n_steps + 1 << "," << 100 * proxy.test_density << "\ne\n"
+       << n_steps + 1 << "," << 100 * constrained.test_density << "\ne\n";
   const FigureFile figure1 = draw_figure(
       context.dir, "figure1",
       "Figure 1: the test-time density of each penalized training run of the bisection, with "
-      "its coefficient c, against the single constrained run",
-      fig1.str(), 900, 560);
+      "its coefficient c, against one constrained run (the proxy run constrains the test-time "
+      "density; the other constrains the expected density, and its test-time density is shown)",
+      fig1.str(), 900, 620);
 
   std::ostringstream fig2;
   fig2 << "set multiplot layout 2,1 title 'The constrained run: density and multiplier per "
@@ -520,6 +561,8 @@ nlohmann::json run_sparsity(const ExperimentContext& context) {
   results["table2_sparsity_row"] = {{"penalized_seconds_per_epoch", timing_penalty},
                                     {"constrained_seconds_per_epoch", timing_constrained},
                                     {"penalized_median", epoch_penalty},
+                                    {"penalized_stddev", stddev(timing_penalty)},
+                                    {"constrained_stddev", stddev(timing_constrained)},
                                     {"constrained_median", epoch_constrained},
                                     {"ratio", ratio},
                                     {"per_round_ratios", ratios},
@@ -599,8 +642,11 @@ nlohmann::json run_sparsity(const ExperimentContext& context) {
      << settings.batch_size << ", Adam " << fmt(settings.lr, 3) << " for weights and biases, Adam "
      << fmt(settings.gate_lr, 3) << " for the gate parameters log alpha.\n"
      << "- Gates: " << to_string(settings.kind)
-     << " (one gate per input feature of each layer, shared by its row of weights; one noise "
-        "draw per forward pass), temperature 2/3, stretch interval [-0.1, 1.1]. Initial drop "
+     << (settings.kind == L0GateKind::kInputUnits
+             ? " (one gate per input feature of each layer, shared by the weights that read it)"
+             : " (one gate per weight)")
+     << "; one noise draw per forward pass; temperature 2/3, stretch interval [-0.1, 1.1]. "
+        "Initial drop "
         "rates "
      << fixed(settings.init_drop[0], 2) << ", " << fixed(settings.init_drop[1], 2) << ", "
      << fixed(settings.init_drop[2], 2)
@@ -616,22 +662,34 @@ nlohmann::json run_sparsity(const ExperimentContext& context) {
      << "- Seed " << context.config.seed
      << ": model initialisation, gate noise and batch order (every run starts from the same "
         "model).\n";
-  if (context.config.quick) {
+  if (mode.name == "quick") {
     md << "- **Quick mode**: the first " << data.train.size()
-       << " training examples, a larger gate step and dual step so that the gates move within "
-          "the shorter schedule.\n";
+       << " training examples and a larger gate step, so that the gates move within the shorter "
+          "schedule; the nuPI step and gain are the default mode's.\n";
   }
-  if (!context.config.paper) {
+  if (mode.name != "paper") {
     md << "- **Short schedule.** The paper trains 150 epochs with Adam 1e-3 for the gates; on 2 "
           "CPU cores that is hours per run. In a few epochs at that step the gates barely move "
           "(the expected density goes from about 0.94 to 0.92 in 20 epochs), so this schedule "
-          "uses a tenfold gate step. `--paper` restores the paper's settings.\n";
+          "uses a gate step of "
+       << fmt(settings.gate_lr, 3) << " (" << fmt(settings.gate_lr / 1e-3, 3)
+       << " times the paper's). `--paper` restores the paper's settings.\n";
+  }
+  if (context.config.epochs > 0 || settings.kind != L0GateKind::kInputUnits) {
+    md << "- **Settings changed on the command line** (";
+    if (context.config.epochs > 0) md << "--epochs " << context.config.epochs;
+    if (context.config.epochs > 0 && settings.kind != L0GateKind::kInputUnits) md << ", ";
+    if (settings.kind != L0GateKind::kInputUnits) md << "--gates weights";
+    md << "): the dual settings above were tuned for the mode's own schedule with input-unit "
+          "gates.\n";
   }
   md << "\n## The constrained run, and the choice of dual optimizer\n\n"
-     << "One run reaches the target: expected density **" << pct(constrained.expected_density)
-     << "%**, test-time density " << pct(constrained.test_density) << "%, test accuracy "
-     << fixed(constrained.test_accuracy, 2) << "%, in " << fixed(constrained.train_seconds, 1)
-     << " s of training.\n\n"
+     << (hit(constrained.expected_density) ? "One run reaches the target"
+                                           : "One run, which **misses** the target by more than "
+                                             "one point,")
+     << ": expected density **" << pct(constrained.expected_density) << "%**, test-time density "
+     << pct(constrained.test_density) << "%, test accuracy " << fixed(constrained.test_accuracy, 2)
+     << "%, in " << fixed(constrained.train_seconds, 1) << " s of training.\n\n"
      << "Plain gradient ascent on the multiplier is delicate here: the gates respond to the "
         "multiplier with a delay, so the multiplier keeps growing after the density is already "
         "on its way down, and the density overshoots (or, at a small step, has not arrived by "
@@ -654,11 +712,15 @@ nlohmann::json run_sparsity(const ExperimentContext& context) {
      << "\n"
      << markdown_figure(figure1) << "\n## Table 2, second row: the cost of the constraint\n\n"
      << "Penalized and constrained runs of " << mode.timing_epochs << " epochs each, alternating, "
-     << mode.timing_rounds << " rounds; time per epoch (training loop only).\n\n"
+     << mode.timing_rounds
+     << " rounds (which goes first alternates); time per epoch (training loop only). "
+        "Published: the whole 150-epoch run, median over runs.\n\n"
      << markdown_table(
             {"", "penalized (s/epoch)", "constrained (s/epoch)", "ratio"},
             {{"ours (median)", fixed(epoch_penalty, 3), fixed(epoch_constrained, 3),
               fixed(ratio, 3)},
+             {"ours (standard deviation)", fixed(stddev(timing_penalty), 3),
+              fixed(stddev(timing_constrained), 3), ""},
              {"published (min per run, MNIST, Cooper)", "8.17", "8.30", fixed(8.30 / 8.17, 3)}})
      << "\nData loading (shuffling and gathering batches) takes " << pct(data_share)
      << "% of a constrained epoch.\n\n"

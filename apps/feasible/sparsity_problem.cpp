@@ -130,7 +130,12 @@ SparsityRun train_sparsity(const SparsityData& data, const SparsitySettings& set
     e.test_accuracy = accuracy(model, data.test);
     e.seconds = seconds;
     run.epochs.push_back(e);
-    if (progress != nullptr) progress->update(epoch);
+    if (progress != nullptr) {
+      progress->iteration_line(epoch, "expected density " + fixed(100 * e.expected_density, 1) +
+                                          "%, test-time " + fixed(100 * e.test_density, 1) +
+                                          "%, lambda " + fmt(e.multiplier, 3) + ", " +
+                                          fixed(seconds, 2) + " s/epoch");
+    }
   }
   run.expected_density = run.epochs.empty() ? 0 : run.epochs.back().expected_density;
   run.test_density = test_time_density(*model);

@@ -82,17 +82,20 @@ TEST(Cli, ParsesEveryOption) {
 }
 
 TEST(Cli, ParsesTheSparsityOptions) {
-  const auto o = parse({"reproduce", "sparsity", "--epochs", "150", "--paper", "--data", "d/f"});
+  const auto o = parse({"reproduce", "sparsity", "--epochs", "150", "--paper", "--data", "d/f",
+                        "--gates", "weights"});
   ASSERT_TRUE(o.run) << o.err;
   EXPECT_EQ(o.config.experiment, "sparsity");
   EXPECT_EQ(o.config.epochs, 150);
   EXPECT_TRUE(o.config.paper);
   EXPECT_EQ(o.config.data, "d/f");
+  EXPECT_EQ(o.config.gates, "weights");
   const auto d = parse({"reproduce", "sparsity"});
   ASSERT_TRUE(d.run) << d.err;
   EXPECT_EQ(d.config.epochs, 0);  // the mode's default
   EXPECT_FALSE(d.config.paper);
   EXPECT_TRUE(d.config.data.empty());
+  EXPECT_EQ(d.config.gates, "input_units");
   EXPECT_EQ(feasible::app::output_root(d.config), "results/sparsity");
 }
 
@@ -140,6 +143,8 @@ TEST(Cli, BadCommandLinesExitTwoWithAMessage) {
       {{"reproduce", "sparsity", "--epochs", "0"}, "--epochs"},
       {{"reproduce", "sparsity", "--epochs", "many"}, "--epochs"},
       {{"reproduce", "sparsity", "--data", ""}, "--data must not be empty"},
+      {{"reproduce", "sparsity", "--quick", "--paper"}, "excludes"},
+      {{"reproduce", "sparsity", "--gates", "rows"}, "--gates"},
       {{"reproduce", "rate", "--threads", "0"}, "--threads"},
       {{"reproduce", "rate", "--threads", "2000"}, "--threads"},
       {{"reproduce", "rate", "--threads", "two"}, "--threads"},
@@ -209,6 +214,23 @@ TEST(Binary, UnwritableOutIsRefusedBeforeAnyWork) {
     chmod(ro.c_str(), 0755);
     fs::remove_all(ro);
   }
+}
+
+TEST(Binary, MissingDatasetIsRefusedBeforeAnyWork) {
+  // `all` runs sparsity last: a missing Fashion-MNIST must stop it before the first experiment,
+  // with the path and the package named.
+  const fs::path empty =
+      fs::temp_directory_path() / ("feasible_app_test_nodata_" + std::to_string(getpid()));
+  const fs::path out = empty / "out";
+  fs::create_directories(empty);
+  const auto o = run_app("reproduce all --quick --quiet --data '" + empty.string() + "' --out '" +
+                         out.string() + "'");
+  EXPECT_EQ(o.rc, 2);
+  EXPECT_TRUE(contains(o.err, (empty / "train-images-idx3-ubyte").string())) << o.err;
+  EXPECT_TRUE(contains(o.err, "dataset-fashion-mnist")) << o.err;
+  EXPECT_TRUE(o.out.empty()) << o.out;                      // no report announced
+  EXPECT_FALSE(fs::exists(out / "concave" / "report.md"));  // nothing ran
+  fs::remove_all(empty);
 }
 
 // ---- the quick run of every experiment --------------------------------------------------------
