@@ -3,8 +3,9 @@
 // crash, throw, leak (LSan), read out of bounds (ASan) or hit undefined behaviour (UBSan), and
 // its outcome must follow cli.h:
 //   - exit code 0 (run, --help or --version) or 2 (usage error), never anything else;
-//   - a run has exit code 0, no error text, a known experiment and --threads 0 (unset) or
-//     1..1024;
+//   - a run has exit code 0, no error text, a known experiment, --threads 0 (unset) or
+//     1..1024, --epochs 0 (unset) or 1..100000, never --paper with --quick, and a known
+//     --gates;
 //   - a usage error does not run and says what is wrong on stderr;
 //   - exit code 0 without a run (--help, --version) prints something on stdout.
 #include <cstddef>
@@ -57,6 +58,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     require(o.config.threads == 0 || (o.config.threads >= 1 && o.config.threads <= 1024),
             "--threads out of 1..1024");
     require(!output_root(o.config).empty(), "empty output directory");
+    require(o.config.epochs == 0 || (o.config.epochs >= 1 && o.config.epochs <= 100000),
+            "--epochs out of 1..100000");
+    require(!(o.config.paper && o.config.quick), "--paper together with --quick");
+    require(o.config.gates == "input_units" || o.config.gates == "weights", "unknown --gates");
   } else if (o.exit_code == kExitUsage) {
     require(!o.err.empty(), "usage error without a message");
   } else {
