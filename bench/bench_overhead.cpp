@@ -46,7 +46,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_stats.h"
+
 namespace {
+
+using feasible_bench::median_of;
+using feasible_bench::quantile_of;
+using feasible_bench::Stats;
+using feasible_bench::stats_of;
 
 namespace F = torch::nn::functional;
 using Clock = std::chrono::steady_clock;
@@ -121,37 +128,6 @@ struct Ratio {
   std::string num, den;
   double goal = 0;  // <= 0: no goal
 };
-
-struct Stats {
-  double median = 0, stddev = 0, min = 0;
-};
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double quantile_of(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * (v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - lo) * (v[hi] - v[lo]);
-}
-
-Stats stats_of(const std::vector<double>& v) {
-  Stats s;
-  s.median = median_of(v);
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean /= v.size();
-  double ss = 0;
-  for (double x : v) ss += (x - mean) * (x - mean);
-  s.stddev = v.size() > 1 ? std::sqrt(ss / (v.size() - 1)) : 0.0;
-  s.min = *std::min_element(v.begin(), v.end());
-  return s;
-}
 
 // Prints operator counts per step of every variant (the --count-ops mode).
 void print_op_counts(const char* title, std::vector<Variant>& variants, const Config& cfg) {
