@@ -46,10 +46,11 @@
 #include <string>
 #include <vector>
 
-#include "bench_stats.h"
+#include "bench_util.h"
 
 namespace {
 
+using feasible_bench::int_flag;
 using feasible_bench::median_of;
 using feasible_bench::quantile_of;
 using feasible_bench::Stats;
@@ -1017,14 +1018,6 @@ void section_c(const Config& cfg) {
         [&] { return o2.step([&] { return state_of(x2, c2); }); },
         {x1, p1.multiplier_values("Ax<=b")}, {x2, p2.multiplier_values("Ax<=b")}, 300);
   }
-}
-
-int int_flag(int& i, int argc, char** argv) {
-  if (i + 1 >= argc) {
-    std::fprintf(stderr, "missing value after %s\n", argv[i]);
-    std::exit(2);
-  }
-  return std::atoi(argv[++i]);
 }
 
 }  // namespace

@@ -46,10 +46,11 @@
 #include <string>
 #include <vector>
 
-#include "bench_stats.h"
+#include "bench_util.h"
 
 namespace {
 
+using feasible_bench::int_flag;
 using feasible_bench::median_of;
 using feasible_bench::quantile_of;
 using feasible_bench::Stats;
@@ -285,14 +286,6 @@ void print_ratio(const Variant& num, const Variant& den, Measure m) {
               median_of(a) / median_of(b),
               *std::min_element(a.begin(), a.end()) / *std::min_element(b.begin(), b.end()),
               median_of(paired), quantile_of(paired, 0.25), quantile_of(paired, 0.75));
-}
-
-int int_flag(int& i, int argc, char** argv) {
-  if (i + 1 >= argc) {
-    std::fprintf(stderr, "missing value after %s\n", argv[i]);
-    std::exit(2);
-  }
-  return std::atoi(argv[++i]);
 }
 
 }  // namespace

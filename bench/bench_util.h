@@ -1,10 +1,12 @@
 #pragma once
-/// \file bench_stats.h
-/// Summary statistics shared by the benchmark programs: median, linear-interpolation quantile,
-/// sample standard deviation and minimum of a series of timings.
+/// \file bench_util.h
+/// What the benchmark programs share: summary statistics of a series of timings (median,
+/// linear-interpolation quantile, sample standard deviation, minimum) and integer flag parsing.
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace feasible_bench {
@@ -42,6 +44,16 @@ inline Stats stats_of(const std::vector<double>& v) {
   s.stddev = v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1)) : 0.0;
   s.min = *std::min_element(v.begin(), v.end());
   return s;
+}
+
+/// The integer value after the flag argv[i] (advancing i past it); prints "missing value after
+/// <flag>" and exits with status 2 when there is none.
+inline int int_flag(int& i, int argc, char** argv) {
+  if (i + 1 >= argc) {
+    std::fprintf(stderr, "missing value after %s\n", argv[i]);
+    std::exit(2);
+  }
+  return std::atoi(argv[++i]);
 }
 
 }  // namespace feasible_bench
