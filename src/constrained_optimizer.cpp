@@ -2,6 +2,7 @@
 // and the copies that let a skipped step restore everything) and the five schemes.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <sstream>
 #include <type_traits>
 #include <unordered_set>
@@ -209,10 +210,16 @@ std::pair<int64_t, int64_t> index_range(const torch::Tensor& idx) {
   return {lo, hi};
 }
 
-// Checks an index tensor of an indexed constraint.
-void check_indices(const torch::Tensor& idx, const Constraint& c, const char* field) {
-  TORCH_CHECK(idx.scalar_type() == torch::kLong, "constraint '", c.name(), "': ", field,
-              " must be an int64 tensor, got dtype ", idx.scalar_type());
+// Checks an index tensor of an indexed constraint; returns it as int64 (other integer types,
+// e.g. int32, are converted).
+torch::Tensor checked_indices(const torch::Tensor& given, const Constraint& c, const char* field) {
+  const auto type = given.scalar_type();
+  TORCH_CHECK(c10::isIntegralType(type, /*includeBool=*/false), "constraint '", c.name(),
+              "': ", field,
+              " must be an integer tensor (int64; int32 and other integer types are "
+              "converted), got dtype ",
+              type);
+  const torch::Tensor idx = type == torch::kLong ? given : given.to(torch::kLong);
   TORCH_CHECK(idx.dim() == 1, "constraint '", c.name(), "': ", field, " must be 1-D, got shape ",
               shape_of(idx));
   if (idx.numel() > 0) {
@@ -222,6 +229,20 @@ void check_indices(const torch::Tensor& idx, const Constraint& c, const char* fi
     TORCH_CHECK(lo >= 0 && hi < c.size(), "constraint '", c.name(), "': ", field,
                 " must lie in [0, ", c.size(), "), got values in [", lo, ", ", hi, "]");
   }
+  return idx;
+}
+
+// Precision rank of a floating dtype: a multiplier must rank at least as high as the strict
+// violations it integrates.
+int precision_rank(torch::ScalarType t) {
+  switch (t) {
+    case torch::kDouble:
+      return 3;
+    case torch::kFloat:
+      return 2;
+    default:
+      return 1;  // half, bfloat16
+  }
 }
 
 // Brings a dense violation to shape [size], or explains the mismatch.
@@ -230,6 +251,28 @@ torch::Tensor dense_shape(const torch::Tensor& t, const Constraint& c, const cha
   TORCH_CHECK(ok, "constraint '", c.name(), "': ", field, " has shape ", shape_of(t),
               ", expected [", c.size(), "] (the constraint's size)");
   return t.dim() == 1 ? t : t.reshape({c.size()});
+}
+
+// Refuses an observation that would make the step silently wrong: a violation that cannot move
+// the primal parameters (`grad_expected`: autograd is on and a primal parameter requires a
+// gradient), and a dense or indexed multiplier less precise than the strict violation it reads.
+void check_usable(const Constraint& c, const ConstraintState& cs, const torch::Tensor& s,
+                  bool grad_expected, c10::optional<torch::ScalarType> multiplier_dtype) {
+  TORCH_CHECK(!grad_expected || !cs.contributes_to_primal() || cs.violation().requires_grad(),
+              "constraint '", c.name(),
+              "': the violation does not require a gradient, so it cannot move the primal "
+              "parameters while its multiplier keeps growing. Put a non-differentiable quantity "
+              "(e.g. a 0-1 rate) in ConstraintState::strict_violation and a differentiable "
+              "surrogate in violation (proxy constraints), or set contributes_to_primal(false) "
+              "to update only the multiplier from this observation");
+  if (!multiplier_dtype || !cs.contributes_to_dual()) return;
+  TORCH_CHECK(precision_rank(*multiplier_dtype) >= precision_rank(s.scalar_type()), "constraint '",
+              c.name(), "': the strict violation is ", s.scalar_type(), " but the multiplier is ",
+              *multiplier_dtype,
+              ", which would lose precision in every dual step; register the constraint with "
+              "ConstraintOptions().dtype(",
+              s.scalar_type() == torch::kDouble ? "torch::kFloat64" : "torch::kFloat32",
+              ") (the default is torch's default dtype when the constraint is registered)");
 }
 
 }  // namespace
@@ -296,7 +339,34 @@ const ConstraintResult& StepResult::at(const std::string& name) const {
   TORCH_CHECK(false, "StepResult::at: no constraint named '", name, "'");
 }
 
+const ConstraintResult& StepResult::at(const Constraint& constraint) const {
+  TORCH_CHECK(constraint.defined(), "StepResult::at: the constraint handle is empty");
+  const size_t i = constraint.index();
+  TORCH_CHECK(constraint.problem_id() == problem_id && i < constraints.size() &&
+                  constraints[i].name == constraint.name(),
+              "StepResult::at: constraint '", constraint.name(),
+              "' is not in this result (it belongs to another problem)");
+  return constraints[i];
+}
+
+std::vector<std::string> StepResult::unobserved() const {
+  std::vector<std::string> names;
+  if (skipped) return names;
+  for (const auto& c : constraints) {
+    if (!c.observed && !c.occasional) names.push_back(c.name);
+  }
+  return names;
+}
+
 double StepResult::max_violation() const {
+  if (constraints.empty()) return 0.0;
+  if (skipped) return std::numeric_limits<double>::quiet_NaN();
+  bool any = false;
+  for (const auto& c : constraints) {
+    if (!c.observed && !c.occasional) return std::numeric_limits<double>::quiet_NaN();
+    any = any || c.observed;
+  }
+  if (!any) return std::numeric_limits<double>::quiet_NaN();
   double worst = 0.0;
   for (const auto& c : constraints) {
     if (!c.observed || !c.strict_violation.defined() || c.strict_violation.numel() == 0) continue;
@@ -340,6 +410,20 @@ ConstrainedOptimizer::ConstrainedOptimizer(
     }
   }
   multipliers_ = problem_.multipliers();
+  for (const auto& c : problem_.constraints()) {
+    const auto& m = c.multiplier();
+    multiplier_dtypes_.push_back(m && m->writes_gradient_directly()
+                                     ? c10::optional<torch::ScalarType>(m->values().scalar_type())
+                                     : c10::nullopt);
+  }
+  for (size_t i = 0; i < primal_.size(); ++i) {
+    check_learning_rates(*primal_[i], "primal optimizer " + std::to_string(i));
+    for (const auto& g : primal_[i]->param_groups()) {
+      for (const auto& p : g.params())
+        primal_requires_grad_ = primal_requires_grad_ || p.requires_grad();
+    }
+  }
+  if (dual_) check_learning_rates(*dual_, "the dual optimizer (" + dual_holders() + ")");
   std::unordered_set<const void*> dual_set;
   for (const auto& p : duals) dual_set.insert(p.unsafeGetTensorImpl());
 
@@ -392,16 +476,52 @@ ConstrainedOptimizer::ConstrainedOptimizer(
 void ConstrainedOptimizer::add_projection(std::vector<torch::Tensor> params,
                                           Projection projection) {
   TORCH_CHECK(projection != nullptr, "ConstrainedOptimizer::add_projection: empty projection");
+  for (size_t i = 0; i < params.size(); ++i) {
+    TORCH_CHECK(params[i].defined(), "ConstrainedOptimizer::add_projection: parameter ", i,
+                " is undefined");
+  }
+  {
+    // The start point too: the first step must not start outside the set.
+    torch::NoGradGuard no_grad;
+    for (auto& p : params) projection(p);
+  }
   projections_.emplace_back(std::move(params), std::move(projection));
+}
+
+std::string ConstrainedOptimizer::dual_holders() const {
+  std::ostringstream names;
+  for (const auto& c : problem_.constraints()) {
+    if (c.multiplier()) names << (names.tellp() > 0 ? ", " : "") << "'" << c.name() << "'";
+  }
+  return names.tellp() > 0 ? "the multipliers of " + names.str() : std::string("no multipliers");
+}
+
+void ConstrainedOptimizer::check_learning_rates(torch::optim::Optimizer& opt,
+                                                const std::string& who) {
+  const auto& groups = opt.param_groups();
+  for (size_t j = 0; j < groups.size(); ++j) {
+    double lr = 0.0;
+    try {
+      lr = groups[j].options().get_lr();
+    } catch (const c10::Error&) {
+      continue;  // an optimizer whose options have no learning rate
+    }
+    TORCH_CHECK(std::isfinite(lr) && lr >= 0, "ConstrainedOptimizer: ", who, ", parameter group ",
+                j, ": the learning rate must be finite and >= 0, got ", lr,
+                " (the dual player ascends through negated gradients, so a positive rate is right "
+                "for both players)");
+  }
 }
 
 StepResult ConstrainedOptimizer::start_result() const {
   StepResult r;
   r.iteration = iteration_;
+  r.problem_id = problem_.id();
   for (const auto& c : problem_.constraints()) {
     ConstraintResult cr;
     cr.name = c.name();
     cr.kind = c.kind();
+    cr.occasional = c.options().occasional();
     r.constraints.push_back(std::move(cr));
   }
   return r;
@@ -437,6 +557,7 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
     return d;
   };
   eval.items.clear();
+  const bool grad_expected = primal_requires_grad_ && at::GradMode::is_enabled();
   for (const auto& entry : eval.state.observed) {
     const Constraint& c = entry.first;
     const ConstraintState& cs = entry.second;
@@ -460,14 +581,14 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
     if (is_indexed(c)) {
       TORCH_CHECK(cs.indices().defined(), "constraint '", c.name(),
                   "': indices are required for an indexed constraint");
-      check_indices(cs.indices(), c, "indices");
-      TORCH_CHECK(v.dim() == 1 && v.size(0) == cs.indices().size(0), "constraint '", c.name(),
-                  "': violation has shape ", shape_of(v), ", expected [", cs.indices().size(0),
+      item.idx = checked_indices(cs.indices(), c, "indices");
+      TORCH_CHECK(v.dim() == 1 && v.size(0) == item.idx.size(0), "constraint '", c.name(),
+                  "': violation has shape ", shape_of(v), ", expected [", item.idx.size(0),
                   "] (one entry per index)");
       item.v = v;
-      item.idx = cs.indices();
-      item.sidx = cs.strict_indices().defined() ? cs.strict_indices() : cs.indices();
-      if (cs.strict_indices().defined()) check_indices(cs.strict_indices(), c, "strict_indices");
+      item.sidx = cs.strict_indices().defined()
+                      ? checked_indices(cs.strict_indices(), c, "strict_indices")
+                      : item.idx;
       if (s_in.defined()) {
         TORCH_CHECK(s_in.dim() == 1 && s_in.size(0) == item.sidx.size(0), "constraint '", c.name(),
                     "': strict violation has shape ", shape_of(s_in), ", expected [",
@@ -502,11 +623,13 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
                               : detached_copy_if_alias(item.v);
       item.strict_is_copy = !s_in.defined();
     }
+    check_usable(c, cs, item.s, grad_expected, multiplier_dtypes_[c.index()]);
     eval.items.push_back(std::move(item));
   }
   std::sort(eval.items.begin(), eval.items.end(), [](const auto& a, const auto& b) {
     return a.constraint.index() < b.constraint.index();
   });
+  if (*stage == '\0') warn_unobserved(eval);
 
   // Non-finite values, in order: the loss, then each constraint's violation and strict
   // violation (a strict violation that is the violation itself is not checked twice).
@@ -539,6 +662,25 @@ bool ConstrainedOptimizer::evaluate(const Closure& closure, Evaluation& eval, St
     }
   }
   return true;  // not reached
+}
+
+void ConstrainedOptimizer::warn_unobserved(const Evaluation& eval) {
+  if (warned_unobserved_ || eval.items.size() == constraint_count_) return;
+  std::vector<bool> seen(constraint_count_, false);
+  for (const auto& item : eval.items) seen[item.constraint.index()] = true;
+  std::ostringstream names;
+  for (const auto& c : problem_.constraints()) {
+    if (seen[c.index()] || c.options().occasional()) continue;
+    names << (names.tellp() > 0 ? ", " : "") << "'" << c.name() << "'";
+  }
+  if (names.tellp() == 0) return;
+  warned_unobserved_ = true;
+  TORCH_WARN("ConstrainedOptimizer::step: the closure did not observe constraint(s) ", names.str(),
+             " in step ", iteration_,
+             ": their multipliers do not move, and StepResult::max_violation() is NaN while they "
+             "go unobserved (StepResult::unobserved() lists them). Observe every constraint in "
+             "every step, or mark those observed only now and then with "
+             "ConstraintOptions().occasional(true). (Said once per optimizer.)");
 }
 
 bool ConstrainedOptimizer::non_finite(StepResult& result, NonFiniteQuantity quantity,
@@ -748,7 +890,12 @@ void ConstrainedOptimizer::update_penalties(Evaluation& eval, StepResult& result
 void ConstrainedOptimizer::dual_step() {
   if (!dual_) return;
   for (const auto& m : multipliers_) m->before_dual_step();
-  dual_->step();
+  try {
+    dual_->step();
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "ConstrainedOptimizer::step: the dual optimizer (", dual_holders(),
+                ") failed: ", e.msg());
+  }
   for (const auto& m : multipliers_) {
     m->project();
     m->after_dual_step();
@@ -779,7 +926,13 @@ void ConstrainedOptimizer::project_primal() {
 }
 
 void ConstrainedOptimizer::primal_step() {
-  for (auto& opt : primal_) opt->step();
+  for (size_t i = 0; i < primal_.size(); ++i) {
+    try {
+      primal_[i]->step();
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, "ConstrainedOptimizer::step: primal optimizer ", i, " failed: ", e.msg());
+    }
+  }
   project_primal();
 }
 

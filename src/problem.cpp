@@ -519,6 +519,24 @@ torch::Tensor Problem::multiplier_values(const std::string& name) const {
   return c.multiplier()->values();
 }
 
+namespace {
+// The name of a handle that must belong to `problem` (for the getters that take handles).
+const std::string& own_name(const Constraint& c, uint64_t problem, const char* where) {
+  TORCH_CHECK(c.defined(), "Problem::", where, ": the constraint handle is empty");
+  TORCH_CHECK(c.problem_id() == problem, "Problem::", where, ": constraint '", c.name(),
+              "' belongs to another problem");
+  return c.name();
+}
+}  // namespace
+
+torch::Tensor Problem::multiplier_values(const Constraint& constraint) const {
+  return multiplier_values(own_name(constraint, impl_->id, "multiplier_values"));
+}
+
+torch::Tensor Problem::penalty_values(const Constraint& constraint) const {
+  return penalty_values(own_name(constraint, impl_->id, "penalty_values"));
+}
+
 torch::Tensor Problem::penalty_values(const std::string& name) const {
   const auto c = constraint(name);
   TORCH_CHECK(c.penalty() != nullptr, "Problem::penalty_values: constraint '", name, "' uses ",

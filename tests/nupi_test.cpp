@@ -318,7 +318,8 @@ TEST(NuPI, IndexedSparseMultiplierOnlyObservedEntriesMove) {
     opt.step([&] {
       feasible::ProblemState st(x.pow(2).sum());
       st.observe(c, feasible::ConstraintState(dvec(steps[t].val))
-                        .indices(torch::tensor(steps[t].idx, torch::kLong)));
+                        .indices(torch::tensor(steps[t].idx, torch::kLong))
+                        .contributes_to_primal(false));  // constant: a dual-only observation
       return st;
     });
     for (size_t k = 0; k < steps[t].idx.size(); ++k) {

@@ -554,7 +554,10 @@ std::vector<double> run_indexed_adam(bool lazy, std::vector<double>* after_step1
   auto observe = [&](std::vector<int64_t> idx, std::vector<double> s) {
     opt.step([&] {
       feasible::ProblemState st(x.pow(2).sum());
-      st.observe(c, feasible::ConstraintState(dvec(s)).indices(torch::tensor(idx, torch::kLong)));
+      // Constant violations: dual-only observations (they could not move x anyway).
+      st.observe(c, feasible::ConstraintState(dvec(s))
+                        .indices(torch::tensor(idx, torch::kLong))
+                        .contributes_to_primal(false));
       return st;
     });
   };
@@ -619,8 +622,11 @@ TEST(DenseAdam, UnobservedConstraintDoesNotMove) {
   bool observe_b = true;
   auto closure = [&] {
     feasible::ProblemState st(x.pow(2).sum());
-    st.observe(a, feasible::ConstraintState(dvec({0.5, -0.5})));
-    if (observe_b) st.observe(b, feasible::ConstraintState(dvec({1.0})));
+    // Constant violations: dual-only observations.
+    st.observe(a, feasible::ConstraintState(dvec({0.5, -0.5})).contributes_to_primal(false));
+    if (observe_b) {
+      st.observe(b, feasible::ConstraintState(dvec({1.0})).contributes_to_primal(false));
+    }
     return st;
   };
   opt.step(closure);
@@ -697,7 +703,7 @@ TEST(StateByName, MultiplierPenaltyDualParametersConstraint) {
   feasible::SimultaneousOptimizer opt(problem, {primal}, dual);
   opt.step([&] {
     feasible::ProblemState st(x.pow(2).sum());
-    st.observe(g, feasible::ConstraintState(dvec({1.0, -2.0, 0.2})));
+    st.observe(g, feasible::ConstraintState(dvec({1.0, -2.0, 0.2})).contributes_to_primal(false));
     return st;
   });
   expect_vec_near(problem.multiplier_values("g"), {1.0, 0.0, 0.6}, kTol, "g after a step");

@@ -31,10 +31,6 @@ std::shared_ptr<torch::optim::SGD> sgd(std::vector<torch::Tensor> params, double
 
 torch::Tensor f64(std::vector<double> v) { return torch::tensor(v, torch::kFloat64); }
 
-#define EXPECT_HAS(msg, piece)                               \
-  EXPECT_NE(std::string(msg).find(piece), std::string::npos) \
-      << "message:  " << (msg) << "\nexpected it to contain: " << (piece)
-
 // A multiplier model: softplus (or, with softplus = false, the identity) of a linear map.
 struct LinearMultiplierImpl : torch::nn::Module {
   LinearMultiplierImpl(int64_t in, bool softplus)
@@ -242,8 +238,8 @@ TEST(ProblemRegistry, MaxMultiplierClampsAfterADualStep) {
   const auto s = f64({2.0, -3.0, 0.2});
   opt.step([&] {
     ProblemState st(x.sum());
-    st.observe(ineq, ConstraintState(s));
-    st.observe(eq, ConstraintState(s));
+    st.observe(ineq, ConstraintState(s).contributes_to_primal(false));  // constant: dual only
+    st.observe(eq, ConstraintState(s).contributes_to_primal(false));
     return st;
   });
   // Dual SGD with step 1: 0.1 + s = [2.1, -2.9, 0.3], then the projection:
@@ -576,7 +572,8 @@ TEST(ProblemStepResult, AtAndMaxViolation) {
                .penalty(3.0)
                .penalty_updater(std::make_shared<feasible::MultiplicativePenaltyUpdater>(2.0))
                .dtype(torch::kFloat64));
-  problem.add_constraint("c", ConstraintOptions().dtype(torch::kFloat64));  // never observed
+  // Never observed, and marked so: max_violation() then reads the observed ones only.
+  problem.add_constraint("c", ConstraintOptions().dtype(torch::kFloat64).occasional(true));
   auto d =
       problem.add_constraint("d", ConstraintOptions()
                                       .formulation(std::make_shared<feasible::QuadraticPenalty>())
@@ -634,13 +631,26 @@ TEST(ProblemStepResult, AtAndMaxViolation) {
   const std::string msg = error_of([&] { result.at("nope"); });
   EXPECT_HAS(msg, "'nope'");
 
-  // All observed inequalities satisfied (strict violations negative) -> 0, not negative.
-  const auto feasible_result = opt.step([&] {
+  // Only 'a' observed: 'b' and 'd' are expected in every step, so the step cannot vouch.
+  const auto partial = opt.step([&] {
     ProblemState st(x.pow(2).sum());
     st.observe(a, ConstraintState(x).strict_violation(f64({-1.0, -2.0})));
     return st;
   });
-  EXPECT_EQ(feasible_result.iteration, 1);
+  EXPECT_EQ(partial.iteration, 1);
+  EXPECT_TRUE(std::isnan(partial.max_violation()));
+  EXPECT_EQ(partial.unobserved(), (std::vector<std::string>{"b", "d"}));
+
+  // All observed constraints satisfied (inequalities negative, the equality exact) -> 0, not
+  // negative; 'c' is occasional, so its absence does not count.
+  const auto feasible_result = opt.step([&] {
+    ProblemState st(x.pow(2).sum());
+    st.observe(a, ConstraintState(x).strict_violation(f64({-1.0, -2.0})));
+    st.observe(b, ConstraintState((x.sum() + 1.0).reshape({1})).strict_violation(f64({0.0})));
+    st.observe(d, ConstraintState(x[0] - 0.5).strict_violation(f64({-1.0})));
+    return st;
+  });
+  EXPECT_EQ(feasible_result.iteration, 2);
   EXPECT_EQ(feasible_result.max_violation(), 0.0);
   EXPECT_TRUE(torch::allclose(feasible_result.at("a").strict_violation, f64({-1.0, -2.0})));
 }

@@ -10,6 +10,11 @@
 #include <type_traits>
 #include <vector>
 
+/// Expects `msg` (a string) to contain `piece`, printing both when it does not.
+#define EXPECT_HAS(msg, piece)                               \
+  EXPECT_NE(std::string(msg).find(piece), std::string::npos) \
+      << "message:  " << (msg) << "\nexpected it to contain: " << (piece)
+
 namespace feasible_test {
 
 /// The message of the c10::Error that `f` throws (without the C++ backtrace); a test failure

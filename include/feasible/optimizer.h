@@ -41,6 +41,8 @@ struct ConstraintResult {
   ConstraintKind kind = ConstraintKind::kInequality;
   /// Whether the closure observed the constraint in this step.
   bool observed = false;
+  /// ConstraintOptions::occasional of the constraint (not observing it is expected).
+  bool occasional = false;
   /// The violation used by the primal update ([n]).
   torch::Tensor violation;
   /// The strict violation used by the dual update and the penalty updater ([n]).
@@ -61,6 +63,8 @@ struct ConstraintResult {
 struct StepResult {
   /// The iteration number of this step (0 for the first step).
   int64_t iteration = 0;
+  /// The identity of the problem (Problem::id()) whose constraints this result lists.
+  uint64_t problem_id = 0;
   /// f(x) at the first evaluation of the step (0-d, detached).
   torch::Tensor loss;
   /// The primal Lagrangian f(x) + primal terms at that evaluation (0-d, detached).
@@ -85,8 +89,17 @@ struct StepResult {
 
   /// The result of the constraint with this name (throws if none).
   const ConstraintResult& at(const std::string& name) const;
+  /// The result of this constraint (throws when the handle is empty or not in this result).
+  const ConstraintResult& at(const Constraint& constraint) const;
+  /// The names of the constraints that this step should have observed and did not: those
+  /// without ConstraintOptions::occasional, in registration order. Empty for a skipped step.
+  std::vector<std::string> unobserved() const;
   /// The largest violation among observed constraints: max over entries of the strict
-  /// violation's positive part (inequalities) or absolute value (equalities); 0 if none.
+  /// violation's positive part (inequalities) or absolute value (equalities); 0 when every
+  /// observed entry is feasible, and 0 for a problem without constraints. NaN when the step
+  /// cannot vouch for feasibility: it was skipped, or unobserved() is not empty, or it observed
+  /// no constraint at all. NaN compares false with everything, so a test such as
+  /// `max_violation() <= tol` never reads an unobserved constraint as feasible.
   double max_violation() const;
 };
 
@@ -146,7 +159,9 @@ class ConstrainedOptimizer {
   /// One whole iteration (see the scheme's documentation).
   virtual StepResult step(const Closure& closure) = 0;
 
-  /// Projects `params` with `projection` after every primal step (and extrapolation).
+  /// Projects `params` with `projection` at once (so that the first step starts inside the
+  /// set) and after every primal step (and extrapolation). Projections are idempotent, so a
+  /// start already inside the set does not change.
   void add_projection(std::vector<torch::Tensor> params, Projection projection);
 
   /// The problem.
@@ -219,6 +234,13 @@ class ConstrainedOptimizer {
   void update_penalties(Evaluation& eval, StepResult& result);
   /// Starts a result (iteration number, registered constraints).
   StepResult start_result() const;
+  /// Warns once per optimizer, naming them, when an evaluation leaves constraints unobserved
+  /// that are not ConstraintOptions::occasional.
+  void warn_unobserved(const Evaluation& eval);
+  /// "the multipliers of 'a', 'b'": what the dual optimizer holds, for messages.
+  std::string dual_holders() const;
+  /// Refuses a parameter group whose learning rate is negative or not finite, naming `who`.
+  static void check_learning_rates(torch::optim::Optimizer& opt, const std::string& who);
 
   Problem problem_;
   std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_;
@@ -229,6 +251,9 @@ class ConstrainedOptimizer {
   size_t constraint_count_ = 0;
   std::vector<std::shared_ptr<Multiplier>> multipliers_;
   std::unordered_set<const void*> parameter_storages_;  // to detect violations that alias them
+  std::vector<c10::optional<torch::ScalarType>> multiplier_dtypes_;  // by constraint index
+  bool primal_requires_grad_ = false;  // some primal parameter requires a gradient
+  bool warned_unobserved_ = false;     // the unobserved-constraint warning was given
 };
 
 /// Simultaneous gradient descent-ascent: evaluate at (x_t, lambda_t); one backward pass; step

@@ -69,7 +69,16 @@ struct ConstraintOptions {
   TORCH_ARG(bool, penalty_per_entry) = false;
   /// Grows c where the constraint is violated (not allowed for FixedPenalty). Default: none.
   TORCH_ARG(std::shared_ptr<PenaltyUpdater>, penalty_updater) = nullptr;
-  /// dtype of the multiplier and the penalty; default: torch's default dtype at creation.
+  /// Whether the closure observes this constraint only now and then (e.g. every k steps, or on
+  /// the batches that hold a rare group). Default false: the constraint is expected in every
+  /// step, and a step that does not observe it makes StepResult::max_violation() NaN and is
+  /// warned about once per optimizer. With true, a step without it is expected: no warning,
+  /// and max_violation() reads only the constraints that the step observed.
+  TORCH_ARG(bool, occasional) = false;
+  /// dtype of the multiplier and the penalty; default: torch's default dtype at creation. A
+  /// dense or indexed multiplier must be at least as precise as the strict violations it
+  /// reads (a float64 violation needs a float64 multiplier); ConstrainedOptimizer::step
+  /// refuses a less precise one, naming this option.
   TORCH_ARG(c10::optional<torch::ScalarType>, dtype) = c10::nullopt;
   /// Device of the multiplier and the penalty. Default CPU.
   TORCH_ARG(torch::Device, device) = torch::kCPU;
@@ -126,14 +135,19 @@ struct ConstraintState {
   explicit ConstraintState(torch::Tensor violation) : violation_(std::move(violation)) {}
 
   /// Differentiable violation; drives the primal update. Shape [size] (dense) or [n] matching
-  /// `indices` (indexed).
+  /// `indices` (indexed). While autograd is on and a primal parameter requires a gradient, a
+  /// violation without one is refused when `contributes_to_primal` is true: it could not move
+  /// the parameters while its multiplier grows. A non-differentiable quantity (a 0-1 rate)
+  /// belongs in `strict_violation`, with a differentiable surrogate here.
   TORCH_ARG(torch::Tensor, violation);
   /// Optional strict violation, e.g. a non-differentiable 0-1 rate; drives the dual update and
   /// the penalty updater (proxy constraints, Cotter et al. 2019). Default: violation.detach().
   TORCH_ARG(torch::Tensor, strict_violation);
-  /// Indexed constraints: the observed entries of `violation` (1-D int64 in [0, size)).
+  /// Indexed constraints: the observed entries of `violation` (1-D, in [0, size)); int64, or
+  /// any other integer type (e.g. int32), which is converted to int64 (one copy per step).
   TORCH_ARG(torch::Tensor, indices);
-  /// Indexed constraints: the entries of `strict_violation` (default: `indices`).
+  /// Indexed constraints: the entries of `strict_violation` (default: `indices`); integer
+  /// types as for `indices`.
   TORCH_ARG(torch::Tensor, strict_indices);
   /// Implicit multipliers: the inputs of the multiplier model, one row per observed entry.
   TORCH_ARG(torch::Tensor, features);
@@ -185,8 +199,12 @@ class Problem {
   std::vector<torch::Tensor> dual_parameters(const std::string& name) const;
   /// Current multiplier values of a constraint (dense and indexed; [size], detached).
   torch::Tensor multiplier_values(const std::string& name) const;
+  /// The same, by handle (throws when the handle is empty or belongs to another problem).
+  torch::Tensor multiplier_values(const Constraint& constraint) const;
   /// Current penalty coefficient of a constraint (0-d or [size], detached).
   torch::Tensor penalty_values(const std::string& name) const;
+  /// The same, by handle (throws when the handle is empty or belongs to another problem).
+  torch::Tensor penalty_values(const Constraint& constraint) const;
 
   /// A process-unique identity.
   uint64_t id() const;

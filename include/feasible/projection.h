@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <vector>
 
 namespace feasible {
 
@@ -15,8 +16,21 @@ using Projection = std::function<void(torch::Tensor&)>;
 
 namespace projection {
 
-/// Clamps every entry into [lower, upper] (requires lower <= upper).
+/// Clamps every entry into [lower, upper] (requires lower <= upper; +-infinity leaves that
+/// side open).
 Projection box(double lower, double upper);
+
+/// Clamps entry i into [lower_i, upper_i]: per-coordinate bounds, as tensors that broadcast to
+/// the parameter's shape (e.g. both of the parameter's shape, or [n] for the last dimension).
+/// Requires lower <= upper entry-wise and no NaN; +-infinity leaves that side open. The bounds
+/// are converted to the parameter's dtype and device when applied; a shape that does not
+/// broadcast is refused when the projection is added (ConstrainedOptimizer::add_projection
+/// applies it at once).
+Projection box(torch::Tensor lower, torch::Tensor upper);
+
+/// As above, with the bounds given as vectors (one entry per element along the last dimension,
+/// or per element of a 1-D parameter).
+Projection box(const std::vector<double>& lower, const std::vector<double>& upper);
 
 /// Clamps every entry to >= 0 (the non-negative orthant).
 Projection nonnegative();
