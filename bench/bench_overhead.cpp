@@ -10,9 +10,9 @@
 // The defaults take 65-75 s on a 2-core machine.
 //
 // Sections:
-//   a  2-D linear classifier (EXPERIMENTS.md E2 data), full batch of 400, BCE, SGD 2e-2;
-//      unconstrained, fixed penalty (UnconstrainedOptimizer), Lagrangian with proxy constraint
-//      (SimultaneousOptimizer, dual SGD, strict violation = exact 0-1 rate).
+//   a  2-D linear classifier (experiment E2's data, docs/experiments.md), full batch of 400,
+//      BCE, SGD 2e-2; unconstrained, fixed penalty (UnconstrainedOptimizer), Lagrangian with proxy
+//      constraint (SimultaneousOptimizer, dual SGD, strict violation = exact 0-1 rate).
 //   b  MLP 784-300-100-10 (ReLU), batch 256 of synthetic data, cross-entropy, Adam 1e-3;
 //      the same three variants with "mean predicted probability of class 0 <= 0.2".
 //   c  step() machinery alone: x in R^10, loss ||x||^2, A x <= b with 5 rows, every scheme,
@@ -518,7 +518,8 @@ struct LinearData {
   torch::Tensor x, y;
 };
 
-// EXPERIMENTS.md E2: one CPU generator seeded 0; 100 points per Gaussian, variance 0.05.
+// Experiment E2's data (docs/experiments.md): one CPU generator seeded 0; 100 points per Gaussian,
+// variance 0.05.
 LinearData linear_data() {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
   const double means[4][2] = {{0, 1}, {-1, 0}, {0, -1}, {1, 0}};

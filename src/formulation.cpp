@@ -1,4 +1,4 @@
-// Formulations (DESIGN.md section 4) and projections of primal parameters.
+// Formulations (docs/design.md, section 5.1) and projections of primal parameters.
 #include "feasible/formulation.h"
 
 #include "feasible/projection.h"

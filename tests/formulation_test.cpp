@@ -1,4 +1,4 @@
-// Exact math of the formulations (DESIGN.md section 4): for Lagrangian, AugmentedLagrangian
+// Exact math of the formulations (docs/design.md, section 5.1): for Lagrangian, AugmentedLagrangian
 // (inequality and equality, with and without scale_dual_by_penalty), QuadraticPenalty
 // (inequality and equality) and FixedPenalty, the primal term, its gradient with respect to the
 // violation v, and the dual ascent direction, against values computed by hand in the test, in

@@ -603,7 +603,7 @@ TEST(NonFinite, Unconstrained) {
   run_all(Scheme::kUnconstrained, {Dual::kNone}, faults);
 }
 
-// Printed for the closing note of issue 4 (runs last in this file).
+// Printed so that a run's log shows how many faults were injected (runs last in this file).
 // Prints how many faults the tests of this process injected (all of them when the binary runs
 // whole; CTest runs one test per process). Every scheme test asserts its own injections.
 class InjectionCount : public ::testing::Environment {

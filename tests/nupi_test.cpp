@@ -38,7 +38,7 @@ void expect_vec_near(const torch::Tensor& got, const std::vector<double>& want, 
     EXPECT_NEAR(g[i], want[i], tol) << what << " [" << i << "]";
 }
 
-// The nuPI recursion, entry by entry (DESIGN.md section 4 and optim/nupi.h):
+// The nuPI recursion, entry by entry (docs/design.md, section 5.3, and optim/nupi.h):
 //   xi_prev = e (SGD start, entry not seen before) or the stored xi (else; 0 initially)
 //   xi      = nu xi_prev + (1 - nu) e
 //   theta  -= lr (ki e + kp (xi - xi_prev))

@@ -1,7 +1,7 @@
 #pragma once
 /// \file feasible.h
 /// Everything in the public API of feasible: constrained training on LibTorch.
-/// See docs/guide.md for the concepts and DESIGN.md for the mathematics.
+/// See docs/guide.md for the concepts and docs/design.md for the architecture and the mathematics.
 
 #include "feasible/checkpoint.h"
 #include "feasible/data.h"

@@ -2,7 +2,7 @@
 /// \file formulation.h
 /// Formulations: how a constraint enters the primal objective and what drives its multiplier.
 ///
-/// Notation (DESIGN.md section 4), per constraint over its observed entries: v = violation
+/// Notation (docs/design.md, section 5.1), per constraint over its observed entries: v = violation
 /// (differentiable), s = strict violation (or v.detach()), lambda = multiplier values
 /// (detached in the primal term), c = penalty coefficient (> 0), [z]+ = max(z, 0).
 ///

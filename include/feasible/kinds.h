@@ -8,7 +8,7 @@ namespace feasible {
 
 /// Whether a constraint is an inequality g(x) - eps <= 0 or an equality h(x) - eps = 0.
 ///
-/// Sign convention (DESIGN.md section 1): a constraint reports its *violation*. For an
+/// Sign convention (docs/design.md, section 4): a constraint reports its *violation*. For an
 /// inequality a positive violation means infeasible and a non-positive one feasible; for an
 /// equality any non-zero violation is infeasible. Inequality multipliers are kept >= 0
 /// (projected after every dual step); equality multipliers are free.
@@ -18,23 +18,20 @@ enum class ConstraintKind {
 };
 
 /// What the optimizer does when a NaN or Inf appears in the loss, a violation, a strict
-/// violation, a gradient of the primal parameters (after the backward pass, before any
-/// optimizer step) or a multiplier (after a dual step or extrapolation) (DESIGN.md section 6).
-/// Which state each scheme restores, and at what cost, is documented in optimizer.h.
+/// violation, a primal gradient or a multiplier (ConstrainedOptimizerOptions::non_finite).
+/// The whole contract (what is checked and when, what each scheme leaves or restores, what it
+/// copies): docs/guide.md, section 10, "Non-finite values".
 enum class NonFinitePolicy {
-  /// Throw a c10::Error naming the quantity (default). Costs nothing beyond the checks
-  /// themselves. A bad loss, violation or strict violation of the first evaluation, or a bad
-  /// primal gradient found before any step, changes nothing; for a bad quantity found later in
-  /// the step the message says which half-steps were already taken (see optimizer.h).
+  /// Throw a c10::Error naming the quantity and what the step had already changed (default).
+  /// Copies no state for it.
   kThrow,
-  /// Skip the whole step: parameters, multipliers, penalty coefficients and every optimizer's
-  /// state are exactly as before the step, and StepResult::skipped, skip_quantity and
-  /// skip_reason say why. Schemes that find the bad quantity after a half-step copy the state
-  /// that half-step changes before taking it (only under this policy; see optimizer.h).
+  /// Skip the step and leave everything as it was before it; StepResult::skipped says so and
+  /// skip_quantity, skip_constraint and skip_reason say why. Copies, before each half-step,
+  /// what that half-step changes.
   kSkipStep,
 };
 
-/// The quantity that was NaN or Inf (StepResult::skip_quantity).
+/// The quantity that was NaN or Inf (StepResult::skip_quantity; docs/guide.md, section 10).
 enum class NonFiniteQuantity {
   kNone,             ///< Nothing (the step was not skipped).
   kLoss,             ///< The loss f(x).

@@ -2,7 +2,7 @@
 /// \file multiplier.h
 /// Lagrange multipliers: the dual variables of a constraint.
 ///
-/// Sign convention (DESIGN.md section 1): the dual player *maximizes* the Lagrangian. Because
+/// Sign convention (docs/design.md, section 4): the dual player *maximizes* the Lagrangian. Because
 /// LibTorch optimizers only descend, the multiplier's `.grad()` receives the *negated* ascent
 /// direction, so that any `torch::optim::Optimizer` taking a descent step performs dual ascent.
 /// Inequality multipliers are projected onto [0, max] after every dual step; equality

@@ -28,8 +28,8 @@ using Closure = std::function<ProblemState()>;
 /// Options shared by every scheme, validated by the ConstrainedOptimizer constructor.
 struct ConstrainedOptimizerOptions {
   /// What to do with NaN or Inf in the loss, a violation, a strict violation, a primal gradient
-  /// or a multiplier after a dual step: NonFinitePolicy::kThrow (default) or kSkipStep. What
-  /// each scheme restores on a skip, and what that costs, is listed at ConstrainedOptimizer.
+  /// or a multiplier after a dual step: NonFinitePolicy::kThrow (default: throw) or kSkipStep
+  /// (skip and undo the step). The whole contract: docs/guide.md, section 10.
   TORCH_ARG(NonFinitePolicy, non_finite) = NonFinitePolicy::kThrow;
 };
 
@@ -106,44 +106,10 @@ struct StepResult {
 /// Base class of the schemes. Holds the problem, the primal optimizers (any number, each over
 /// its own parameters), the dual optimizer, and the projections of primal parameters.
 ///
-/// Non-finite values (ConstrainedOptimizerOptions::non_finite). Every scheme checks, in this
-/// order within each evaluation: the loss, each observed violation and strict violation; after
-/// the backward pass and before any optimizer step uses it, every primal gradient; after every
-/// dual step (and extrapolation), the multipliers that step could move (dense: all entries;
-/// indexed with `lazy` or `sparse_gradient`: the observed rows; other indexed: all rows;
-/// implicit: the model's parameters). On the CPU a check is a read-only scan of the data; on
-/// other devices the tensors of one check are reduced together with one synchronization.
-///
-/// With NonFinitePolicy::kSkipStep the step is skipped and everything is exactly as before it:
-/// primal parameters, multipliers, penalty coefficients, and the state of the primal and dual
-/// optimizers (Adam moments and step counts, momentum buffers, NuPI memory and seen masks,
-/// ExtraAdam moments, extrapolation points). A half-step whose result is checked later is
-/// preceded, under kSkipStep only, by a copy of what it changes (the default kThrow path copies
-/// nothing extra):
-/// - Simultaneous: the dual step is taken before the primal step (both read the same
-///   evaluation, so the order does not change the iterates); copies the observed multipliers
-///   (rows for lazy or sparse indexed ones) and the dual optimizer's state of the parameters it
-///   will step (for NuPI with sparse gradients: the observed rows of its memory).
-/// - AlternatingDualPrimal: as Simultaneous, plus the observed penalty coefficients that an
-///   updater may change (the primal gradient is formed after the dual step and penalty update).
-/// - AlternatingPrimalDual: a copy of the primal parameters (and projected tensors) and of the
-///   primal optimizers' state before the primal step, and the dual copy before the dual step.
-/// - Extragradient: before extrapolating, a copy of every multiplier and of the primal and
-///   dual optimizers' whole state (the parameters return through the saved point); the final
-///   dual update is taken before the final primal update.
-/// - Unconstrained: nothing (every check precedes the step).
-/// Under kSkipStep an exception of any kind raised after such a copy also restores it before
-/// propagating.
-///
-/// With NonFinitePolicy::kThrow (default) nothing is copied. A bad loss, violation, strict
-/// violation or primal gradient found before any half-step changes nothing; otherwise the
-/// message says what was already taken: a bad multiplier leaves the dual step taken (the
-/// multipliers hold the bad values; no penalty update and, except in AlternatingPrimalDual,
-/// no primal step follow); in AlternatingDualPrimal a bad gradient leaves the dual step and
-/// penalty update taken; in AlternatingPrimalDual a bad second evaluation or multiplier leaves
-/// the primal step taken; in Extragradient the parameters and multipliers return to
-/// (x_t, lambda_t) on anything found at the half point (ExtraAdam moments keep the
-/// extrapolation's update), and a bad multiplier after the final dual update returns x to x_t.
+/// Non-finite values: every scheme checks the loss, the violations and strict violations, the
+/// primal gradients and the multipliers a dual step moves, and throws or skips the step as
+/// ConstrainedOptimizerOptions::non_finite says. What is checked when, what each scheme leaves
+/// (kThrow) or restores (kSkipStep), and what it copies: docs/guide.md, section 10.
 class ConstrainedOptimizer {
  public:
   /// \param problem  the problem (its constraints must all be registered already).

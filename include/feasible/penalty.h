@@ -60,7 +60,7 @@ struct PenaltyUpdaterOptions {
 /// Grows penalty coefficients where the constraint is violated. Run by the
 /// ConstrainedOptimizer after the dual step on the observed entries, never by hand.
 ///
-/// Rule (DESIGN.md section 4), per observed entry with strict violation s
+/// Rule (docs/design.md, section 5.4), per observed entry with strict violation s
 /// (s+ = max(s, 0) for inequalities, s for equalities): if |s| > tolerance then c <- grow(c),
 /// capped at max_value; else if restart_on_feasible and the inequality holds (s <= 0) then
 /// c <- init. A scalar coefficient of a multi-entry constraint grows when any observed entry is

@@ -68,7 +68,7 @@ struct NuPIParamState : public torch::optim::OptimizerCloneableParamState<NuPIPa
 };
 
 /// The nuPI optimizer. With error e_t = the gradient in `.grad()` (for multipliers: the
-/// negated dual ascent direction, DESIGN.md section 1):
+/// negated dual ascent direction, docs/design.md, section 4):
 ///
 ///   xi_t        = nu xi_{t-1} + (1 - nu) e_t
 ///   theta_{t+1} = theta_t - eta (K_i e_t + K_p (xi_t - xi_{t-1}))
