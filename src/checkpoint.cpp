@@ -572,7 +572,7 @@ std::string build_payload(const std::string& path, const CheckpointContents& con
 
 }  // namespace
 
-void save(const std::string& path, const CheckpointContents& contents) {
+SaveInfo save(const std::string& path, const CheckpointContents& contents) {
   TORCH_CHECK(!path.empty(), "cannot save checkpoint: the path is empty");
   std::string payload;
   try {
@@ -585,11 +585,20 @@ void save(const std::string& path, const CheckpointContents& contents) {
     TORCH_CHECK(false, "cannot save checkpoint '", path, "': ", e.what());
   }
   const std::string bytes = detail::encode_checkpoint(payload);
+  // Stale temporaries go first: they may be what fills the disk.
+  SaveInfo info;
+  info.removed_temporaries = detail::remove_stale_temporaries(path);
   try {
     detail::write_file_atomically(path, bytes);
   } catch (const std::runtime_error& e) {
-    TORCH_CHECK(false, e.what());  // the message already names the file
+    // The message already names the file.
+    TORCH_CHECK(false, e.what(),
+                info.removed_temporaries.empty()
+                    ? std::string()
+                    : " (before writing, stale temporary files of earlier saves were removed: " +
+                          join(info.removed_temporaries) + ")");
   }
+  return info;
 }
 
 CheckpointInfo load(const std::string& path, const CheckpointContents& contents) {
@@ -808,6 +817,7 @@ CheckpointInfo load(const std::string& path, const CheckpointContents& contents)
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(random_state);
   }
+  info.removed_temporaries = detail::remove_stale_temporaries(path);
   return info;
 }
 

@@ -1,7 +1,9 @@
 // Checkpoint framing (magic, version, size, CRC-32) and atomic writes. Torch-free.
 #include "src/checkpoint_format.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -10,8 +12,11 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -147,6 +152,17 @@ DecodedCheckpoint decode_checkpoint(const std::string& bytes) {
 }
 
 namespace {
+// The temporary files this process is writing now, by (device, inode): remove_stale_temporaries
+// never removes them, whatever their name's pid says.
+std::mutex& writing_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::set<std::pair<dev_t, ino_t>>& writing_files() {
+  static std::set<std::pair<dev_t, ino_t>> files;
+  return files;
+}
+
 // Opens a new, unique temporary file next to `path` with mode 0666 (the kernel applies the
 // umask, so no process-wide umask change is needed). Returns the descriptor and its name.
 int create_temporary(const std::string& path, std::string& name) {
@@ -162,16 +178,53 @@ int create_temporary(const std::string& path, std::string& name) {
   errno = EEXIST;
   return -1;
 }
+
+// Creates the temporary file of a save of `path` (see create_temporary) and registers it as
+// being written, for the lifetime of the object. Creation and registration happen under one
+// lock, so that no remove_stale_temporaries of another thread sees the file unregistered.
+class RegisteredTemporary {
+ public:
+  RegisteredTemporary(const std::string& path, std::string& name) {
+    std::lock_guard<std::mutex> lock(writing_mutex());
+    fd_ = create_temporary(path, name);
+    if (fd_ < 0) {
+      error_ = errno;
+      return;
+    }
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return;
+    key_ = {st.st_dev, st.st_ino};
+    registered_ = writing_files().insert(key_).second;
+  }
+  ~RegisteredTemporary() {
+    if (!registered_) return;
+    std::lock_guard<std::mutex> lock(writing_mutex());
+    writing_files().erase(key_);
+  }
+  RegisteredTemporary(const RegisteredTemporary&) = delete;
+  RegisteredTemporary& operator=(const RegisteredTemporary&) = delete;
+  // The open descriptor, or -1 when the file could not be created.
+  int fd() const { return fd_; }
+  // The errno of the failed creation (0 when fd() >= 0).
+  int error() const { return error_; }
+
+ private:
+  int fd_ = -1;
+  int error_ = 0;
+  std::pair<dev_t, ino_t> key_{};
+  bool registered_ = false;
+};
 }  // namespace
 
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<void(size_t)>& after_chunk) {
   std::string tmp;
-  const int fd = create_temporary(path, tmp);
+  const RegisteredTemporary temporary(path, tmp);
+  const int fd = temporary.fd();
   if (fd < 0) {
-    const int err = errno;
-    throw std::runtime_error("cannot save checkpoint '" + path +
-                             "': cannot create a temporary file next to it: " + errno_text(err));
+    throw std::runtime_error(
+        "cannot save checkpoint '" + path +
+        "': cannot create a temporary file next to it: " + errno_text(temporary.error()));
   }
   bool closed = false;
   bool removed = false;
@@ -225,6 +278,65 @@ void write_file_atomically(const std::string& path, const std::string& bytes,
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+namespace {
+// The pid in `suffix` = "<pid>.<n>" (both decimal, pid in 1..INT_MAX), or -1 when `suffix` has
+// another form.
+long temporary_writer_pid(const std::string& suffix) {
+  const size_t dot = suffix.find('.');
+  if (dot == 0 || dot == std::string::npos || dot + 1 == suffix.size() || dot > 10) return -1;
+  for (size_t i = 0; i < suffix.size(); ++i) {
+    if (i != dot && (suffix[i] < '0' || suffix[i] > '9')) return -1;
+  }
+  const long long pid = std::stoll(suffix.substr(0, dot));
+  return pid >= 1 && pid <= INT_MAX ? static_cast<long>(pid) : -1;
+}
+
+// Whether a process other than this one has `pid` on this machine (EPERM: it exists, owned by
+// another user).
+bool other_process_alive(long pid) {
+  if (pid == static_cast<long>(::getpid())) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) == 0) return true;
+  return errno == EPERM;
+}
+
+bool being_written_here(const struct stat& st) {
+  std::lock_guard<std::mutex> lock(writing_mutex());
+  return writing_files().count({st.st_dev, st.st_ino}) != 0;
+}
+}  // namespace
+
+std::vector<std::string> remove_stale_temporaries(const std::string& path) {
+  std::vector<std::string> removed;
+  const size_t slash = path.find_last_of('/');
+  const std::string shown_dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  const std::string prefix = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".tmp.";
+  if (prefix.size() == 5) return removed;  // `path` names a directory
+  const std::string dir = parent_directory(path);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return removed;
+  std::vector<std::string> candidates;
+  while (const struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0) {
+      candidates.push_back(name);
+    }
+  }
+  ::closedir(d);
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  for (const auto& name : candidates) {
+    const long pid = temporary_writer_pid(name.substr(prefix.size()));
+    if (pid < 0) continue;
+    const std::string full = (dir == "/" ? "" : dir) + "/" + name;
+    struct stat st {};
+    if (::lstat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (being_written_here(st)) continue;
+    const bool old = now - st.st_mtime > kStaleTemporaryAgeSeconds;
+    if (other_process_alive(pid) && !old) continue;
+    if (::unlink(full.c_str()) == 0) removed.push_back(shown_dir + name);
+  }
+  return removed;
 }
 
 std::string read_whole_file(const std::string& path) {

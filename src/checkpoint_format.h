@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace feasible {
 namespace detail {
@@ -47,13 +48,30 @@ DecodedCheckpoint decode_checkpoint(const std::string& bytes);
 uint32_t checkpoint_crc32(const std::string& data);
 
 /// Writes `bytes` to `path` atomically: to a new temporary file in the same directory
-/// (named `<path>.tmp.XXXXXX`, unique), flushed with fsync, then renamed over `path`; the
+/// (named `<path>.tmp.<pid>.<n>`, unique), flushed with fsync, then renamed over `path`; the
 /// directory is fsynced afterwards when possible. On any failure the temporary file is removed
 /// and a std::runtime_error naming `path` is thrown; `path` itself is never left half-written.
 /// `after_chunk`, when given, is called with the number of bytes written so far after each
 /// chunk of at most 64 KiB (tests use it to fail or crash in the middle of a write).
 void write_file_atomically(const std::string& path, const std::string& bytes,
                            const std::function<void(size_t)>& after_chunk = nullptr);
+
+/// How long (seconds) a temporary file must have gone unmodified before
+/// remove_stale_temporaries() removes it even though its writer's pid is alive (a reused pid, or
+/// a writer on another machine): 1 hour. A save in progress modifies its temporary at least
+/// every 64 KiB written.
+inline constexpr long kStaleTemporaryAgeSeconds = 3600;
+
+/// Removes the temporary files that interrupted saves of `path` left next to it, and returns
+/// their paths (spelled with `path`'s directory part), in directory order. A file is a
+/// temporary of `path` when it is a regular file named `<name of path>.tmp.<pid>.<n>` (decimal
+/// pid and n) in `path`'s directory; it is stale, and removed, when no save of this process is
+/// writing it, and either (a) no live process on this machine has that pid (or the pid is this
+/// process's own), or (b) it has not been modified for kStaleTemporaryAgeSeconds. So the
+/// temporary of a concurrent save by another live process on this machine is kept. Files that
+/// cannot be removed (or that another process removes first) are skipped silently; an
+/// unreadable directory gives an empty list. Never throws except std::bad_alloc.
+std::vector<std::string> remove_stale_temporaries(const std::string& path);
 
 /// Reads the whole file; throws std::runtime_error naming `path` when it cannot be read.
 std::string read_whole_file(const std::string& path);

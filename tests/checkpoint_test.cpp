@@ -6,15 +6,19 @@
 //  - refused files (empty, truncated, corrupted byte, wrong magic, wrong version, another
 //    problem / model / optimizer) name the file and the reason and change nothing in memory;
 //  - atomic writes: a save that throws mid-write, and a process killed mid-write, leave the
-//    previous checkpoint intact and loadable;
+//    previous checkpoint intact and loadable; the next save or load removes the stale
+//    temporaries of killed saves and lists them, and keeps that of a live concurrent save;
 //  - the random generator option.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -72,6 +76,19 @@ int count_files_starting_with(const std::string& prefix) {
     if (e.path().filename().string().rfind(prefix, 0) == 0) ++n;
   }
   return n;
+}
+
+// Paths (temp_dir() + "/" + name) of the files in temp_dir() whose name starts with `prefix`
+// (a name or a whole path), sorted.
+std::vector<std::string> files_starting_with(std::string prefix) {
+  if (prefix.rfind(temp_dir() + "/", 0) == 0) prefix = prefix.substr(temp_dir().size() + 1);
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(temp_dir())) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) out.push_back(temp_dir() + "/" + name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // ------------------------------------------------------------ the configurations
@@ -780,20 +797,117 @@ TEST(CheckpointSave, ProcessKilledDuringSaveLeavesOldCheckpointLoadable) {
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
   EXPECT_EQ(read_bytes(path), old);
-  // The half-written temporary file is left behind, and is never read.
-  EXPECT_EQ(count_files_starting_with("killed.ckpt.tmp"), 1);
-  for (const auto& e : std::filesystem::directory_iterator(temp_dir())) {
-    if (e.path().filename().string().rfind("killed.ckpt.tmp", 0) == 0) {
-      std::filesystem::remove(e.path());
-    }
-  }
+  // The half-written temporary file is left behind, and is never read; the next load removes
+  // it and says so.
+  const std::string left = path + ".tmp." + std::to_string(pid) + ".";
+  ASSERT_EQ(files_starting_with("killed.ckpt.tmp").size(), 1u);
+  EXPECT_EQ(files_starting_with("killed.ckpt.tmp")[0].rfind(left, 0), 0u);
   Training r(kBase);
-  feasible::load(path, r.contents());
+  const auto loaded = feasible::load(path, r.contents());
   EXPECT_EQ(r.opt->iteration(), 3);
-  // A later save succeeds and replaces the checkpoint.
-  feasible::save(path, big.contents());
+  ASSERT_EQ(loaded.removed_temporaries.size(), 1u);
+  EXPECT_EQ(loaded.removed_temporaries[0].rfind(left, 0), 0u) << loaded.removed_temporaries[0];
+  EXPECT_EQ(count_files_starting_with("killed.ckpt.tmp"), 0);
+  // A later save succeeds, replaces the checkpoint and has nothing left to remove.
+  EXPECT_TRUE(feasible::save(path, big.contents()).removed_temporaries.empty());
   Training r2(kBase);
   EXPECT_EQ(feasible::load(path, r2.contents()).iteration, 5);
+}
+
+// Kills (SIGKILL) and reaps a child process when it goes out of scope, so that a failed
+// assertion leaves no paused child behind.
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+// Forks a child that starts writing `bytes` to `path` atomically and, after the first chunk,
+// either kills itself (SIGKILL) or, with `stay`, tells the parent through a pipe and pauses
+// forever (a live concurrent save). Returns the child's pid once it is dead or paused.
+pid_t fork_interrupted_save(const std::string& path, const std::string& bytes, bool stay) {
+  int fds[2];
+  if (::pipe(fds) != 0) return -1;
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    const int out = fds[1];
+    feasible::detail::write_file_atomically(path, bytes, [stay, out](size_t) {
+      if (!stay) ::raise(SIGKILL);
+      (void)!::write(out, "x", 1);
+      for (;;) ::pause();
+    });
+    ::_exit(0);  // not reached
+  }
+  ::close(fds[1]);
+  if (pid > 0 && stay) {
+    char c = 0;
+    if (::read(fds[0], &c, 1) != 1) return -1;
+  } else if (pid > 0) {
+    int status = 0;
+    if (::waitpid(pid, &status, 0) != pid || !WIFSIGNALED(status)) return -1;
+  }
+  ::close(fds[0]);
+  return pid;
+}
+
+TEST(CheckpointSave, StaleTemporariesAreRemovedAndListedLiveSaveKept) {
+  const std::string path = temp_path("stale.ckpt");
+  make_checkpoint(path);
+  const std::string bytes(200000, 'y');  // 4 chunks of 64 KiB
+  ChildGuard live;
+  live.pid = fork_interrupted_save(path, bytes, /*stay=*/true);
+  ASSERT_GT(live.pid, 0);
+  const pid_t dead = fork_interrupted_save(path, bytes, /*stay=*/false);
+  ASSERT_GT(dead, 0);
+  const auto tmp = [&](long pid, const std::string& n) {
+    return path + ".tmp." + std::to_string(pid) + "." + n;
+  };
+  const std::vector<std::string> live_file = files_starting_with(tmp(live.pid, ""));
+  const std::vector<std::string> dead_file = files_starting_with(tmp(dead, ""));
+  ASSERT_EQ(live_file.size(), 1u);
+  ASSERT_EQ(dead_file.size(), 1u);
+  // A live pid (the test runner's parent) but unmodified for two hours; this process's own pid
+  // (an earlier process had it); names of another form or of another target, left alone.
+  const std::string aged = tmp(::getppid(), "11");
+  const std::string own = tmp(::getpid(), "12");
+  const std::vector<std::string> others = {
+      path + ".tmp.x.1", path + ".tmp." + std::to_string(dead), temp_path("stale.ckpt2.tmp.1.1"),
+      temp_path("other.ckpt.tmp.") + std::to_string(dead) + ".1"};
+  for (const auto& f : others) write_bytes(f, "junk");
+  write_bytes(aged, "junk");
+  write_bytes(own, "junk");
+  struct timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = ::time(nullptr) - 7200;
+  times[0].tv_nsec = times[1].tv_nsec = 0;
+  ASSERT_EQ(::utimensat(AT_FDCWD, aged.c_str(), times, 0), 0);
+
+  Training run(kBase);
+  run.steps(3);
+  std::vector<std::string> removed = feasible::save(path, run.contents()).removed_temporaries;
+  std::sort(removed.begin(), removed.end());
+  std::vector<std::string> expected = {dead_file[0], aged, own};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(removed, expected);
+  EXPECT_TRUE(std::filesystem::exists(live_file[0]));  // a concurrent save in progress
+  for (const auto& f : others) EXPECT_TRUE(std::filesystem::exists(f)) << f;
+  for (const auto& f : expected) EXPECT_FALSE(std::filesystem::exists(f)) << f;
+
+  // Once the concurrent writer is killed, the next save removes its temporary too.
+  ::kill(live.pid, SIGKILL);
+  ASSERT_EQ(::waitpid(live.pid, nullptr, 0), live.pid);
+  live.pid = -1;
+  EXPECT_EQ(feasible::save(path, run.contents()).removed_temporaries, live_file);
+  EXPECT_FALSE(std::filesystem::exists(live_file[0]));
+  Training r(kBase);
+  const auto info = feasible::load(path, r.contents());
+  EXPECT_TRUE(info.removed_temporaries.empty());
+  EXPECT_EQ(info.iteration, 3);
 }
 
 TEST(CheckpointSave, SaveReplacesAndKeepsPermissions) {

@@ -1,6 +1,7 @@
 #include "apps/feasible/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <exception>
 #include <sstream>
 
@@ -25,6 +26,30 @@ ParseOutcome usage_error(const std::string& message) {
   outcome.exit_code = kExitUsage;
   outcome.err = "feasible: " + message + "\nRun 'feasible --help' for the commands and options.\n";
   return outcome;
+}
+
+// A decimal integer from `min` to `max`, else a message that says so and quotes the value (CLI11
+// prefixes the option's name). CLI11's NonNegativeNumber prints its upper bound, the largest
+// double, with 309 digits and lets "1.5" through to a conversion error, and CLI11 reads "010" as
+// octal; this validator accepts digits only and rewrites the value in plain decimal. Used with
+// transform(), which lets it rewrite.
+CLI::Validator integer_in(uint64_t min, uint64_t max, const std::string& what) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        const std::string refusal = "must be " + what + ", got '" + text + "'";
+        if (text.empty()) return refusal;
+        uint64_t value = 0;
+        for (const char c : text) {
+          if (c < '0' || c > '9') return refusal;
+          const uint64_t digit = static_cast<uint64_t>(c - '0');
+          if (value > (UINT64_MAX - digit) / 10) return refusal;  // above 2^64 - 1
+          value = value * 10 + digit;
+        }
+        if (value < min || value > max) return refusal;
+        text = std::to_string(value);
+        return std::string();
+      },
+      "", "integer");
 }
 
 ParseOutcome parse(int argc, const char* const* argv) {
@@ -68,21 +93,23 @@ ParseOutcome parse(int argc, const char* const* argv) {
         return s.empty() ? std::string("--out must not be empty") : std::string();
       });
   reproduce
-      ->add_option("--seed", config.seed, "Seed of the generated data (default 0, the paper's)")
+      ->add_option("--seed", config.seed,
+                   "Seed of the generated data, a non-negative integer (default 0, the paper's)")
       ->type_name("N")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(0, UINT64_MAX,
+                             "a non-negative integer (0 to " + std::to_string(UINT64_MAX) + ")"));
   reproduce
       ->add_option("--threads", config.threads,
                    "LibTorch intra-op threads, 1..1024 (default: LibTorch's choice)")
       ->type_name("N")
-      ->check(CLI::Range(1, 1024));
+      ->transform(integer_in(1, 1024, "an integer from 1 to 1024"));
   reproduce->add_flag("--quiet", config.quiet, "No progress on stderr");
   reproduce
       ->add_option("--epochs", config.epochs,
                    "sparsity: epochs of every training run, 1..100000 (default 15, 12 with "
                    "--quick, 150 with --paper)")
       ->type_name("N")
-      ->check(CLI::Range(1, 100000));
+      ->transform(integer_in(1, 100000, "an integer from 1 to 100000"));
   reproduce
       ->add_flag("--paper", config.paper,
                  "sparsity: the paper's training settings (all training data, Adam 1e-3 for "

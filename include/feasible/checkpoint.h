@@ -103,21 +103,39 @@ struct CheckpointInfo {
   std::vector<std::string> modules;
   /// The constraint names stored, in registration order (empty without an optimizer).
   std::vector<std::string> constraints;
+  /// The stale temporary files of interrupted saves of the same path that this load removed
+  /// (see save()); empty when there were none. A refused load removes nothing.
+  std::vector<std::string> removed_temporaries;
+};
+
+/// What save() did besides writing the file.
+struct SaveInfo {
+  /// The stale temporary files `<path>.tmp.<pid>.<n>` of earlier, interrupted saves of the same
+  /// path (e.g. a process killed by SIGKILL mid-save) that this save removed before writing,
+  /// spelled with `path`'s directory part; empty when there were none. A temporary counts as
+  /// stale when no save of this process writes it and either its pid is not a live process on
+  /// this machine or it has gone unmodified for an hour, so the temporary of a concurrent save
+  /// by another live process is kept (docs/checkpoints.md, "Stale temporary files").
+  std::vector<std::string> removed_temporaries;
 };
 
 /// Writes the complete state named by `contents` to `path`, atomically: a crash or an error
 /// during save leaves any previous file at `path` intact (a stale `<path>.tmp.<pid>.<n>` may
-/// remain after a crash). Throws c10::Error naming the file when an optimizer type is not
-/// supported, a primal parameter belongs to none of the modules, a module name is repeated, or
-/// the file cannot be written.
-void save(const std::string& path, const CheckpointContents& contents);
+/// remain after a crash; the next save or load of `path` removes it and lists it in its result,
+/// SaveInfo::removed_temporaries or CheckpointInfo::removed_temporaries). Throws c10::Error
+/// naming the file when an optimizer type is not supported, a primal parameter belongs to none
+/// of the modules, a module name is repeated, or the file cannot be written (the message then
+/// also lists the stale temporaries removed before the write, if any).
+SaveInfo save(const std::string& path, const CheckpointContents& contents);
 
 /// Restores the state named by `contents` from `path` into the existing objects (the same
 /// model architecture, problem, optimizers and scheme, built afresh). Parameters, buffers,
 /// multipliers and penalties are copied in place (NoGradGuard; dtypes must match); optimizer
 /// states and group options are replaced; the step counter is set. All-or-nothing: on error it
 /// throws c10::Error naming the file and the reason (listing every difference for a checkpoint
-/// of another problem, model or optimizer) and nothing has changed.
+/// of another problem, model or optimizer) and nothing has changed. A successful load also
+/// removes the stale temporaries of interrupted saves of `path` (as save() does) and lists them
+/// in CheckpointInfo::removed_temporaries.
 CheckpointInfo load(const std::string& path, const CheckpointContents& contents);
 
 }  // namespace feasible

@@ -452,3 +452,65 @@ TEST(QuickRun, SparsityConstrainedRunMeetsTheTargetAndTheBisectionIsRecorded) {
   EXPECT_TRUE(contains(report, "Fashion-MNIST, not MNIST")) << report;
   EXPECT_TRUE(contains(report, "Initial drop rates")) << report;
 }
+
+// ---- integer options: what they take, said plainly (issue 14, item 16) -----------------------
+
+TEST(CliIntegers, SeedMustBeANonNegativeIntegerAndTheMessageSaysSo) {
+  const std::string takes = "must be a non-negative integer (0 to 18446744073709551615)";
+  for (const std::string bad : {"abc", "-1", "1.5", "", "1e3", "0x10", "18446744073709551616"}) {
+    SCOPED_TRACE("--seed '" + bad + "'");
+    const auto o = parse({"reproduce", "rate", "--seed", bad});
+    EXPECT_FALSE(o.run);
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_TRUE(contains(o.err, "--seed: " + takes + ", got '" + bad + "'")) << o.err;
+    EXPECT_FALSE(contains(o.err, "not in range")) << o.err;  // CLI11's message, with its doubles
+    // The message line itself stays short (the old one was 369 characters).
+    EXPECT_LT(o.err.find('\n'), 120u) << o.err;
+  }
+}
+
+TEST(CliIntegers, EveryIntegerOptionNamesItsRange) {
+  struct Case {
+    std::string option, experiment, takes;
+  };
+  const std::vector<Case> options = {
+      {"--threads", "rate", "must be an integer from 1 to 1024"},
+      {"--epochs", "sparsity", "must be an integer from 1 to 100000"},
+  };
+  for (const auto& c : options) {
+    for (const std::string bad : {"abc", "-1", "1.5", "0", "100001", "+2"}) {
+      SCOPED_TRACE(c.option + " '" + bad + "'");
+      const auto o = parse({"reproduce", c.experiment, c.option, bad});
+      EXPECT_FALSE(o.run);
+      EXPECT_EQ(o.exit_code, 2);
+      EXPECT_TRUE(contains(o.err, c.option + ": " + c.takes + ", got '" + bad + "'")) << o.err;
+    }
+  }
+  const auto over = parse({"reproduce", "rate", "--threads", "1025"});
+  EXPECT_TRUE(contains(over.err, "--threads: must be an integer from 1 to 1024, got '1025'"))
+      << over.err;
+}
+
+TEST(CliIntegers, ValidIntegersAreReadInDecimal) {
+  // The largest seed, and a leading zero (CLI11 alone would read "010" as octal 8).
+  const auto o = parse({"reproduce", "sparsity", "--seed", "18446744073709551615", "--threads",
+                        "010", "--epochs", "100000"});
+  ASSERT_TRUE(o.run) << o.err;
+  EXPECT_EQ(o.config.seed, 18446744073709551615ull);
+  EXPECT_EQ(o.config.threads, 10);
+  EXPECT_EQ(o.config.epochs, 100000);
+  const auto zero = parse({"reproduce", "rate", "--seed", "0", "--threads", "1", "--epochs", "1"});
+  ASSERT_TRUE(zero.run) << zero.err;
+  EXPECT_EQ(zero.config.seed, 0u);
+  EXPECT_EQ(zero.config.threads, 1);
+  EXPECT_EQ(zero.config.epochs, 1);
+}
+
+TEST(CliIntegers, TheBinarySaysTheSeedMustBeANonNegativeInteger) {
+  const auto o = run_app("reproduce rate --seed abc");
+  EXPECT_EQ(o.rc, 2);
+  EXPECT_TRUE(contains(
+      o.err, "--seed: must be a non-negative integer (0 to 18446744073709551615), got 'abc'"))
+      << o.err;
+  EXPECT_TRUE(o.out.empty()) << o.out;
+}
