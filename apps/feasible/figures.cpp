@@ -114,33 +114,37 @@ std::string rate_figure2_script() {
 }
 
 std::string sparsity_figure1_script(const SparsityFigure1& f) {
-  const double n = f.bisection_runs;
-  const double x = n + 1;  // the constrained runs' column
-  const double top = std::max(f.proxy_test_pct, f.constrained_test_pct);
+  const int n = f.bisection_runs;
+  // One column per constrained run, set apart so that their tic labels do not touch.
+  const double proxy_x = n + 1.5, constrained_x = n + 3;
+  const double top =
+      std::max({f.proxy_test_pct, f.constrained_test_pct, f.constrained_expected_pct});
   std::ostringstream s;
-  s << "set title 'Penalty bisection over c against one constrained run (target: density <= "
-    << fixed(f.target_pct, 1) << "%)'\n"
+  s << "set title 'Penalty bisection over c vs the constrained runs (one training each); "
+       "target: density <= "
+    << fixed(f.target_pct, 1) << "%'\n"
     << "set xlabel 'training run'\nset ylabel 'density (%)'\nset grid\n"
-    << legend_right() << "set xrange [0.3:" << n + 1.9 << "]\nset yrange [0:105]\n"
-    << "set xtics 1\n"
-    << "set label \"constrained:\\n1 run each\" at " << x << "," << std::min(top + 12, 97.0)
-    << " center\n"
+    << legend_right() << "set xrange [0.3:" << n + 3.7 << "]\nset yrange [0:105]\n"
+    << "set xtics (";
+  for (int i = 1; i <= n; ++i) s << "'" << i << "' " << i << ", ";
+  s << "'proxy' " << proxy_x << ", 'constrained' " << constrained_x << ")\n"
+    << "set label '1 run each' at " << n + 2.25 << "," << std::min(top + 10, 97.0) << " center\n"
     << "plot 'figure1.csv' skip 1 using 1:2 with linespoints pt 7 ps 1.4 lw 1.5 lc rgb "
-       "'#d95f02' title 'penalty runs, stopped on test-time: test-time', \\\n"
+       "'#d95f02' title 'penalty, bisection over c: test-time', \\\n"
     << "  '' skip 1 using 1:2:3 with labels offset 0,1.2 font ',9' notitle, \\\n"
-    << "  '-' using 1:2 with points pt 9 ps 2.2 lc rgb '#7570b3' title 'proxy run, held to "
-       "test-time: test-time "
+    << "  '-' using 1:2 with points pt 9 ps 2.2 lc rgb '#7570b3' title 'proxy run (held to "
+       "test-time): test-time "
     << fixed(f.proxy_test_pct, 1) << "%', \\\n"
-    << "  '-' using 1:2 with points pt 8 ps 2.0 lw 2 lc rgb '#1b9e77' title 'constrained run, "
-       "held to expected: test-time "
+    << "  '-' using 1:2 with points pt 8 ps 2.0 lw 2 lc rgb '#1b9e77' title 'constrained run "
+       "(held to expected): test-time "
     << fixed(f.constrained_test_pct, 1) << "%', \\\n"
-    << "  '-' using 1:2 with points pt 2 ps 2.0 lw 2 lc rgb '#1b9e77' title 'constrained run, "
-       "held to expected: expected "
+    << "  '-' using 1:2 with points pt 2 ps 2.0 lw 2 lc rgb '#1b9e77' title 'constrained run "
+       "(held to expected): expected "
     << fixed(f.constrained_expected_pct, 1) << "%', \\\n"
     << "  " << f.target_pct << " with lines dt 2 lw 2 lc rgb 'black' title 'target'\n"
-    << x << "," << f.proxy_test_pct << "\ne\n"
-    << x << "," << f.constrained_test_pct << "\ne\n"
-    << x << "," << f.constrained_expected_pct << "\ne\n";
+    << proxy_x << "," << f.proxy_test_pct << "\ne\n"
+    << constrained_x << "," << f.constrained_test_pct << "\ne\n"
+    << constrained_x << "," << f.constrained_expected_pct << "\ne\n";
   return s.str();
 }
 
@@ -149,7 +153,7 @@ std::string sparsity_trajectory_script(double target_pct, int epochs) {
   s << "set multiplot layout 2,1 title 'The constrained run: density and multiplier per "
        "epoch (epoch 0: before training)'\n"
     << "set grid\n"
-    << legend_right(kPlotRight) << "set xrange [0:" << epochs << "]\n"
+    << legend_right(kPlotRight - 0.05) << "set xrange [0:" << epochs << "]\n"
     << "set ylabel 'density (%)'\nset yrange [0:105]\n"
     << "plot 'curves.csv' skip 1 using 1:2 with linespoints pt 7 lw 2 lc rgb '#1b9e77' title "
        "'constrained run: expected density', \\\n"
