@@ -62,6 +62,7 @@ struct Run {
     const auto [lo, hi] = std::minmax_element(begin, x.end());
     return {*lo, *hi};
   }
+  /// The smallest and largest lambda over the last `tail` iterations.
   std::pair<double, double> tail_lambda_range(int64_t tail) const {
     const auto begin = lambda.end() - std::min<int64_t>(tail, static_cast<int64_t>(lambda.size()));
     const auto [lo, hi] = std::minmax_element(begin, lambda.end());
@@ -497,7 +498,7 @@ nlohmann::json run_concave(const ExperimentContext& context) {
      << " (nuPI with K_p = 0).\n"
      << "- Augmented Lagrangian: c = " << s.al_penalty << ", dual gradient ascent with step "
      << s.dual_lr
-     << " (the same dual step as GDA: the augmented term alone removes the oscillation).\n"
+     << " (the same dual step as GDA: the augmented term alone makes the difference).\n"
      << "- Fixed penalty: c in {";
   for (size_t k = 0; k < s.penalty_c.size(); ++k) md << (k ? ", " : "") << fmt(s.penalty_c[k], 3);
   md << "} and c = lambda*(eps) for each eps.\n"
