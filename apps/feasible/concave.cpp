@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "apps/feasible/experiments.h"
+#include "apps/feasible/figures.h"
 
 namespace feasible::app {
 namespace {
@@ -60,6 +61,16 @@ struct Run {
     const auto begin = x.end() - std::min<int64_t>(tail, static_cast<int64_t>(x.size()));
     const auto [lo, hi] = std::minmax_element(begin, x.end());
     return {*lo, *hi};
+  }
+  /// The smallest and largest lambda over the last `tail` iterations.
+  std::pair<double, double> tail_lambda_range(int64_t tail) const {
+    const auto begin = lambda.end() - std::min<int64_t>(tail, static_cast<int64_t>(lambda.size()));
+    const auto [lo, hi] = std::minmax_element(begin, lambda.end());
+    return {*lo, *hi};
+  }
+  /// lambda at the start of the last `tail` iterations.
+  double tail_first_lambda(int64_t tail) const {
+    return *(lambda.end() - std::min<int64_t>(tail, static_cast<int64_t>(lambda.size())));
   }
   double tail_max_error(int64_t tail, double target) const {
     const auto begin = x.end() - std::min<int64_t>(tail, static_cast<int64_t>(x.size()));
@@ -147,6 +158,103 @@ Run run_one(Method method, double eps, double c, const Settings& s, Progress& pr
 
 bool at_endpoint(double x) { return x < 1e-3 || x > kHalfPi - 1e-3; }
 
+/// What plain GDA does over the last iterations of a run.
+enum class GdaBehaviour { kOscillates, kStuckAtZero, kStuckAtHalfPi, kSettles, kOther };
+
+/// x spans more than this over the window: it keeps moving (the settling tolerance of Table 1).
+constexpr double kMoving = 1e-3;
+/// x stays within this of 0 or pi/2 over the whole window: it sits at that endpoint.
+constexpr double kAtEndpoint = 1e-6;
+
+/// Classifies a GDA run from its last `tail` iterations: it oscillates around x* (x spans more
+/// than kMoving and crosses x*), is stuck at 0 (x within kAtEndpoint of 0, lambda 0 throughout:
+/// a stationary point of the Lagrangian), is stuck at pi/2 (x within kAtEndpoint of pi/2, lambda
+/// growing: the projection cancels every step, cos(pi/2) = 0 mutes the multiplier), settles
+/// within 1e-3 of x*, or none of these.
+GdaBehaviour classify_gda(const Run& run, int64_t tail, double x_star) {
+  const auto [lo, hi] = run.tail_range(tail);
+  const auto [lambda_lo, lambda_hi] = run.tail_lambda_range(tail);
+  if (hi - lo > kMoving) {
+    return lo < x_star && x_star < hi ? GdaBehaviour::kOscillates : GdaBehaviour::kOther;
+  }
+  if (hi <= kAtEndpoint && lambda_lo == 0 && lambda_hi == 0) return GdaBehaviour::kStuckAtZero;
+  if (lo >= kHalfPi - kAtEndpoint && run.final_lambda() > run.tail_first_lambda(tail)) {
+    return GdaBehaviour::kStuckAtHalfPi;
+  }
+  if (run.tail_max_error(tail, x_star) <= 1e-3) return GdaBehaviour::kSettles;
+  return GdaBehaviour::kOther;
+}
+
+/// The key of a behaviour in results.json.
+const char* behaviour_key(GdaBehaviour b) {
+  switch (b) {
+    case GdaBehaviour::kOscillates:
+      return "oscillates";
+    case GdaBehaviour::kStuckAtZero:
+      return "stuck_at_0";
+    case GdaBehaviour::kStuckAtHalfPi:
+      return "stuck_at_half_pi";
+    case GdaBehaviour::kSettles:
+      return "settles";
+    case GdaBehaviour::kOther:
+      break;
+  }
+  return "other";
+}
+
+/// A behaviour in words, after "gradient descent-ascent".
+std::string behaviour_text(GdaBehaviour b) {
+  switch (b) {
+    case GdaBehaviour::kOscillates:
+      return "oscillates around x*";
+    case GdaBehaviour::kStuckAtZero:
+      return "is stuck at x = 0 (lambda = 0)";
+    case GdaBehaviour::kStuckAtHalfPi:
+      return "is stuck at x = pi/2 (lambda grows)";
+    case GdaBehaviour::kSettles:
+      return "settles at x*";
+    case GdaBehaviour::kOther:
+      break;
+  }
+  return "neither oscillates nor sits at an endpoint";
+}
+
+/// The eps (of `eps`) where `kind` is one of `wanted`, as "0.1, 0.2" ("none" if none), and how
+/// many.
+std::pair<std::string, int> eps_where(const std::vector<double>& eps,
+                                      const std::vector<GdaBehaviour>& kind,
+                                      std::initializer_list<GdaBehaviour> wanted) {
+  std::string list;
+  int count = 0;
+  for (size_t i = 0; i < eps.size(); ++i) {
+    if (std::find(wanted.begin(), wanted.end(), kind[i]) == wanted.end()) continue;
+    list += (count++ ? ", " : "") + fmt(eps[i], 2);
+  }
+  return {count ? list : "none", count};
+}
+
+/// The checks that say what plain GDA does, eps by eps: it oscillates around x* at some, and is
+/// stuck at an endpoint at all the others.
+void add_gda_checks(nlohmann::json& checks, const std::vector<double>& eps,
+                    const std::vector<GdaBehaviour>& kind, int64_t tail) {
+  const int n = static_cast<int>(eps.size());
+  const std::string window = "the last " + std::to_string(tail) + " iterations";
+  const auto [osc, n_osc] = eps_where(eps, kind, {GdaBehaviour::kOscillates});
+  const auto [at0, n_at0] = eps_where(eps, kind, {GdaBehaviour::kStuckAtZero});
+  const auto [at_pi, n_at_pi] = eps_where(eps, kind, {GdaBehaviour::kStuckAtHalfPi});
+  const auto [rest, n_rest] = eps_where(eps, kind, {GdaBehaviour::kSettles, GdaBehaviour::kOther});
+  checks.push_back(
+      check("plain GDA oscillates around x* at some eps: x spans more than " + fmt(kMoving, 2) +
+                " and crosses x* in " + window,
+            n_osc >= 1,
+            "at eps = " + osc + " (" + std::to_string(n_osc) + " of " + std::to_string(n) + ")"));
+  checks.push_back(check(
+      "plain GDA is stuck at an endpoint at every other eps: x within " + fmt(kAtEndpoint, 2) +
+          " of 0 with lambda = 0, or of pi/2 with lambda growing, throughout " + window,
+      n_osc + n_at0 + n_at_pi == n,
+      "at 0: eps = " + at0 + "; at pi/2: eps = " + at_pi + "; neither: eps = " + rest));
+}
+
 }  // namespace
 
 nlohmann::json run_concave(const ExperimentContext& context) {
@@ -200,6 +308,7 @@ nlohmann::json run_concave(const ExperimentContext& context) {
   nlohmann::json table1 = nlohmann::json::array();
   std::vector<std::vector<std::string>> rows;
   int nupi_ok = 0, al_ok = 0, lambda_ok = 0, gda_unsettled = 0, star_missed = 0;
+  std::vector<GdaBehaviour> gda_kind(n_eps);
   {
     CsvWriter csv(context.dir + "/table1.csv",
                   {"eps", "x_star", "f_star", "lambda_star", "published_x", "x_nupi", "lambda_nupi",
@@ -215,6 +324,7 @@ nlohmann::json run_concave(const ExperimentContext& context) {
       al_ok += std::abs(al[i]->final_x() - x_star) <= 1e-3;
       lambda_ok += std::abs(nupi[i]->final_lambda() - lambda_star) <= 1e-3 * (1 + lambda_star);
       gda_unsettled += gda_err > 1e-3;
+      gda_kind[i] = classify_gda(*gda[i], s.tail, x_star);
       star_missed += std::abs(pen_star[i]->final_x() - x_star) > 1e-2;
       table1.push_back(
           {{"eps", eps},
@@ -228,19 +338,22 @@ nlohmann::json run_concave(const ExperimentContext& context) {
             {{"tail_min_x", lo},
              {"tail_max_x", hi},
              {"tail_max_error", gda_err},
+             {"tail_first_lambda", gda[i]->tail_first_lambda(s.tail)},
              {"final_x", gda[i]->final_x()},
-             {"final_lambda", gda[i]->final_lambda()}}}});
+             {"final_lambda", gda[i]->final_lambda()},
+             {"behaviour", behaviour_key(gda_kind[i])}}}});
       csv << eps << x_star << std::sqrt(1 - eps * eps) << lambda_star << kPublishedX[i]
           << nupi[i]->final_x() << nupi[i]->final_lambda() << al[i]->final_x()
           << al[i]->final_lambda() << pen_star[i]->final_x() << lo << hi << gda[i]->final_x()
           << gda[i]->final_lambda();
       csv.end_row();
-      rows.push_back(
-          {fmt(eps, 2), fixed(x_star, 4), fixed(kPublishedX[i], 3), fixed(nupi[i]->final_x(), 4),
-           fmt(std::abs(nupi[i]->final_x() - x_star), 2), fixed(al[i]->final_x(), 4),
-           fmt(std::abs(al[i]->final_x() - x_star), 2), fixed(lambda_star, 4),
-           fixed(nupi[i]->final_lambda(), 4), fixed(pen_star[i]->final_x(), 4),
-           "[" + fixed(lo, 3) + ", " + fixed(hi, 3) + "]", fmt(gda[i]->final_lambda(), 4)});
+      rows.push_back({fmt(eps, 2), fixed(x_star, 4), fixed(kPublishedX[i], 3),
+                      fixed(nupi[i]->final_x(), 4), fmt(std::abs(nupi[i]->final_x() - x_star), 2),
+                      fixed(al[i]->final_x(), 4), fmt(std::abs(al[i]->final_x() - x_star), 2),
+                      fixed(lambda_star, 4), fixed(nupi[i]->final_lambda(), 4),
+                      fixed(pen_star[i]->final_x(), 4),
+                      "[" + fixed(lo, 3) + ", " + fixed(hi, 3) + "]",
+                      fmt(gda[i]->final_lambda(), 4), behaviour_text(gda_kind[i])});
     }
     csv.close();
   }
@@ -303,51 +416,19 @@ nlohmann::json run_concave(const ExperimentContext& context) {
 
   // ---- figures ----
   const double eps_f = s.eps[fig];
-  std::ostringstream fig3;
-  fig3 << "set title 'Concave example: every fixed penalty ends at an endpoint of the trade-off "
-          "curve'\n"
-       << "set xlabel 'objective f(x) = cos x'\nset ylabel 'constraint g(x) = sin x'\n"
-       << "set key bottom left box opaque\nset grid\nset xrange [-0.05:1.05]\nset yrange "
-          "[-0.05:1.05]\n"
-       << "plot 'curve.csv' skip 1 using 2:3 with lines lw 2 lc rgb '#555555' title 'x -> (cos x, "
-          "sin x), x in [0, pi/2]', \\\n"
-       << "  'table1.csv' skip 1 using 3:1 with points pt 7 ps 1.6 lc rgb '#1b9e77' title "
-          "'constrained optimum (sqrt(1-eps^2), eps), eps = 0.1..0.8', \\\n"
-       << "  'table1.csv' skip 1 using (cos($6)):(sin($6)) with points pt 6 ps 2.6 lc rgb "
-          "'#000000' title 'nuPI at the end', \\\n"
-       << "  'penalty.csv' skip 1 using 3:4 with points pt 5 ps 2.2 lc rgb '#d95f02' title "
-          "'fixed penalty cos x + c sin x at the end (every c)'\n";
   const FigureFile figure3 =
       draw_figure(context.dir, "figure3",
                   "Figure 3: the trade-off curve, the constrained optima and where "
                   "the fixed penalties end",
-                  fig3.str(), 800, 700);
-
-  std::ostringstream traj;
-  const double xs = std::asin(eps_f);
-  const double ls = eps_f / std::sqrt(1 - eps_f * eps_f);
-  traj << "set multiplot layout 2,1 title 'eps = " << fmt(eps_f, 2)
-       << ": nuPI and the Augmented Lagrangian converge, gradient descent-ascent does not'\n"
-       << "set grid\nset key right top box opaque\nset ylabel 'x_t'\nset xlabel 'iteration t'\n"
-       << "plot 'trajectories.csv' skip 1 using 1:6 with lines lw 1 lc rgb '#7570b3' title "
-          "'GDA (K_p = 0)', \\\n"
-       << "  '' skip 1 using 1:2 with lines lw 2 lc rgb '#1b9e77' title 'nuPI (K_p = 40)', \\\n"
-       << "  '' skip 1 using 1:4 with lines lw 2 dt 2 lc rgb '#d95f02' title 'Augmented "
-          "Lagrangian', \\\n"
-       << "  " << xs << " with lines lc rgb 'black' dt 3 title 'x* = arcsin(eps)'\n"
-       << "set ylabel 'lambda_t'\n"
-       << "plot 'trajectories.csv' skip 1 using 1:7 with lines lw 1 lc rgb '#7570b3' title 'GDA', "
-          "\\\n"
-       << "  '' skip 1 using 1:3 with lines lw 2 lc rgb '#1b9e77' title 'nuPI', \\\n"
-       << "  '' skip 1 using 1:5 with lines lw 2 dt 2 lc rgb '#d95f02' title 'Augmented "
-          "Lagrangian', \\\n"
-       << "  " << ls << " with lines lc rgb 'black' dt 3 title 'lambda* = eps/sqrt(1-eps^2)'\n"
-       << "unset multiplot\n";
-  const FigureFile trajectories = draw_figure(context.dir, "trajectories",
-                                              "x_t and lambda_t of nuPI, the Augmented Lagrangian "
-                                              "and plain gradient descent-ascent, eps = " +
-                                                  fmt(eps_f, 2),
-                                              traj.str(), 900, 700);
+                  concave_figure3_script(), 1200, 700);
+  const FigureFile trajectories = draw_figure(
+      context.dir, "trajectories",
+      "x_t and lambda_t of nuPI, the Augmented Lagrangian and plain gradient descent-ascent, "
+      "eps = " +
+          fmt(eps_f, 2),
+      concave_trajectories_script(eps_f, std::asin(eps_f), eps_f / std::sqrt(1 - eps_f * eps_f),
+                                  behaviour_text(gda_kind[fig])),
+      1100, 700);
 
   // ---- results ----
   nlohmann::json results = results_head(context, "concave", "E1: the concave 1-D example");
@@ -386,9 +467,11 @@ nlohmann::json run_concave(const ExperimentContext& context) {
       check("the Augmented Lagrangian ends within 1e-3 of arcsin(eps)", al_ok == n, of(al_ok)));
   checks.push_back(check("nuPI's multiplier ends within 1e-3 (relative) of lambda*", lambda_ok == n,
                          of(lambda_ok)));
-  checks.push_back(check("plain GDA does not settle: |x_t - x*| > 1e-3 somewhere in the last " +
-                             std::to_string(s.tail) + " iterations",
-                         gda_unsettled == n, of(gda_unsettled)));
+  checks.push_back(
+      check("plain GDA does not settle at x*: |x_t - x*| > 1e-3 somewhere in the last " +
+                std::to_string(s.tail) + " iterations",
+            gda_unsettled == n, of(gda_unsettled)));
+  add_gda_checks(checks, s.eps, gda_kind, s.tail);
   const int pen_total = static_cast<int>(pen_fixed.size() + n_eps);
   checks.push_back(
       check("every fixed penalty ends at an endpoint (0 or pi/2)", pen_endpoint == pen_total,
@@ -415,7 +498,7 @@ nlohmann::json run_concave(const ExperimentContext& context) {
      << " (nuPI with K_p = 0).\n"
      << "- Augmented Lagrangian: c = " << s.al_penalty << ", dual gradient ascent with step "
      << s.dual_lr
-     << " (the same dual step as GDA: the augmented term alone removes the oscillation).\n"
+     << " (the same dual step as GDA: the augmented term alone makes the difference).\n"
      << "- Fixed penalty: c in {";
   for (size_t k = 0; k < s.penalty_c.size(); ++k) md << (k ? ", " : "") << fmt(s.penalty_c[k], 3);
   md << "} and c = lambda*(eps) for each eps.\n"
@@ -427,8 +510,16 @@ nlohmann::json run_concave(const ExperimentContext& context) {
      << markdown_table(
             {"eps", "arcsin(eps)", "published x", "nuPI x", "nuPI error", "AL x", "AL error",
              "lambda*", "nuPI lambda", "penalty c = lambda*: x",
-             "GDA: x range, last " + std::to_string(s.tail) + " its", "GDA final lambda"},
+             "GDA: x range, last " + std::to_string(s.tail) + " its", "GDA final lambda", "GDA"},
             rows)
+     << "\nGDA column, from the last " << s.tail
+     << " iterations: *oscillates* when x spans more than " << fmt(kMoving, 2)
+     << " and crosses x*; *stuck at 0* when x stays within " << fmt(kAtEndpoint, 2)
+     << " of 0 with lambda = 0 (a stationary point of the Lagrangian: feasible, f = 1); *stuck at "
+        "pi/2* when x stays within "
+     << fmt(kAtEndpoint, 2)
+     << " of pi/2 while lambda grows (infeasible: the projection undoes every step, and "
+        "cos(pi/2) = 0 mutes the multiplier's pull).\n"
      << "\n## Fixed penalties: where each c ends (Proposition 3)\n\n"
      << markdown_table({"c", "x at the end", "f = cos x", "g = sin x", "endpoint"}, pen_rows)
      << "\n"

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "apps/feasible/experiments.h"
+#include "apps/feasible/figures.h"
 #include "apps/feasible/rate_problem.h"
 
 namespace feasible::app {
@@ -194,28 +195,11 @@ nlohmann::json run_rate(const ExperimentContext& context) {
   }
 
   // ---- figure 2 ----
-  std::ostringstream fig;
-  fig << "set multiplot layout 2,1 title 'Rate constraint: class-0 rate >= 70%. Penalty "
-         "coefficient c vs dual step size (Lagrangian)'\n"
-      << "set logscale x\nset format x '10^{%L}'\nset xtics add ('0' 1e-5)\nset grid\n"
-      << "set xrange [5e-6:2e2]\nset key top left box opaque\n"
-      << "set ylabel 'class 0 predictions (%)'\nset yrange [40:105]\n"
-      << "plot 'sweep.csv' skip 1 using 2:3 with linespoints pt 5 lw 2 lc rgb '#d95f02' title "
-         "'penalty: x = c', \\\n"
-      << "  '' skip 1 using 2:5 with linespoints pt 7 lw 2 lc rgb '#1b9e77' title 'Lagrangian: x = "
-         "dual step', \\\n"
-      << "  70 with lines dt 2 lw 2 lc rgb 'black' title '70% target'\n"
-      << "set ylabel 'accuracy (%)'\nset xlabel 'penalty coefficient c / dual step size (0 "
-         "drawn at 10^{-5})'\n"
-      << "plot 'sweep.csv' skip 1 using 2:4 with linespoints pt 5 lw 2 lc rgb '#d95f02' title "
-         "'penalty', \\\n"
-      << "  '' skip 1 using 2:6 with linespoints pt 7 lw 2 lc rgb '#1b9e77' title 'Lagrangian'\n"
-      << "unset multiplot\n";
   const FigureFile figure2 =
       draw_figure(context.dir, "figure2",
                   "Figure 2: class-0 percentage and accuracy against the penalty coefficient and "
                   "against the dual step size",
-                  fig.str(), 1000, 760);
+                  rate_figure2_script(), 1200, 760);
 
   // ---- results ----
   nlohmann::json results =

@@ -3,6 +3,7 @@
 #include <feasible/feasible.h>
 
 #include <chrono>
+#include <limits>
 
 namespace feasible::app {
 
@@ -87,6 +88,16 @@ SparsityRun train_sparsity(const SparsityData& data, const SparsitySettings& set
   SparsityRun run;
   run.spec = spec;
   if (progress != nullptr) progress->start_run(spec.label, settings.epochs);
+  {
+    torch::NoGradGuard no_grad;
+    run.initial = {0,
+                   expected_density(*model).item<double>(),
+                   test_time_density(*model),
+                   lambda_now(),
+                   std::numeric_limits<double>::quiet_NaN(),
+                   accuracy(model, data.test),
+                   0.0};
+  }
   for (int64_t epoch = 1; epoch <= settings.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     double data_seconds = 0;

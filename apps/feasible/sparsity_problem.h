@@ -60,6 +60,7 @@ struct SparsityEpoch {
 /// The end of one run.
 struct SparsityRun {
   SparsityRunSpec spec;
+  SparsityEpoch initial{};  ///< epoch 0: the model before training (train_loss NaN, seconds 0)
   std::vector<SparsityEpoch> epochs;
   double expected_density = 0, test_density = 0, multiplier = 0;
   double train_accuracy = 0, test_accuracy = 0;  ///< %, test-time gates
