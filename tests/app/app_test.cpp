@@ -568,7 +568,7 @@ TEST(QuickRun, SparsityConstrainedRunMeetsTheTargetAndTheBisectionIsRecorded) {
   EXPECT_TRUE(contains(report, "Initial drop rates")) << report;
 }
 
-// ---- integer options: what they take, said plainly (issue 14, item 16) -----------------------
+// ---- integer options: what they take, said plainly ----------------------------------------------
 
 TEST(CliIntegers, SeedMustBeANonNegativeIntegerAndTheMessageSaysSo) {
   const std::string takes = "must be a non-negative integer (0 to 18446744073709551615)";
