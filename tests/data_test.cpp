@@ -146,10 +146,6 @@ std::vector<std::string> write_both(const TempDir& dir, const std::string& name,
   return {dir.file(name), dir.file(name + ".gz")};
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 TEST(ReadIdx, Uint8ThreeDimensional) {
   TempDir dir;
   for (const auto& path : write_both(dir, "u8", idx_uint8({3, 4, 5}, pattern))) {
@@ -280,37 +276,37 @@ TEST(ReadIdxErrors, TruncatedPlainFile) {
   for (int i = 0; i < 5; ++i) bytes.push_back(1);
   write_plain(dir.file("short"), bytes);
   const auto msg = error_of([&] { feasible::data::read_idx(dir.file("short")); });
-  EXPECT_TRUE(contains(msg, "'" + dir.file("short") + "'")) << msg;
-  EXPECT_TRUE(contains(msg, "truncated")) << msg;
-  EXPECT_TRUE(contains(msg, "10 values")) << msg;
-  EXPECT_TRUE(contains(msg, "holds 5")) << msg;
+  EXPECT_HAS(msg, "'" + dir.file("short") + "'");
+  EXPECT_HAS(msg, "truncated");
+  EXPECT_HAS(msg, "10 values");
+  EXPECT_HAS(msg, "holds 5");
   // The same for an int32 file: 3 values announced (12 bytes), 10 bytes present.
   Bytes ints = idx_header(0x0C, {3});
   for (int i = 0; i < 10; ++i) ints.push_back(0);
   write_plain(dir.file("short32"), ints);
   const auto msg32 = error_of([&] { feasible::data::read_idx(dir.file("short32")); });
-  EXPECT_TRUE(contains(msg32, "truncated")) << msg32;
-  EXPECT_TRUE(contains(msg32, "12 bytes of data")) << msg32;
+  EXPECT_HAS(msg32, "truncated");
+  EXPECT_HAS(msg32, "12 bytes of data");
 }
 
 TEST(ReadIdxErrors, TruncatedHeader) {
   TempDir dir;
   write_plain(dir.file("h"), {0, 0, 8, 3, 0, 0, 0, 1});  // 3 dimensions, 1 given
   auto msg = error_of([&] { feasible::data::read_idx(dir.file("h")); });
-  EXPECT_TRUE(contains(msg, dir.file("h"))) << msg;
-  EXPECT_TRUE(contains(msg, "truncated")) << msg;
-  EXPECT_TRUE(contains(msg, "16-byte header")) << msg;
+  EXPECT_HAS(msg, dir.file("h"));
+  EXPECT_HAS(msg, "truncated");
+  EXPECT_HAS(msg, "16-byte header");
   write_plain(dir.file("tiny"), {0, 0});
   msg = error_of([&] { feasible::data::read_idx(dir.file("tiny")); });
-  EXPECT_TRUE(contains(msg, dir.file("tiny"))) << msg;
-  EXPECT_TRUE(contains(msg, "not an IDX file")) << msg;
+  EXPECT_HAS(msg, dir.file("tiny"));
+  EXPECT_HAS(msg, "not an IDX file");
   write_plain(dir.file("empty"), {});
   msg = error_of([&] { feasible::data::read_idx(dir.file("empty")); });
-  EXPECT_TRUE(contains(msg, "not an IDX file")) << msg;
+  EXPECT_HAS(msg, "not an IDX file");
   write_plain(dir.file("nodims"), {0, 0, 8, 0});
   msg = error_of([&] { feasible::data::read_idx(dir.file("nodims")); });
-  EXPECT_TRUE(contains(msg, dir.file("nodims"))) << msg;
-  EXPECT_TRUE(contains(msg, "at least one dimension")) << msg;
+  EXPECT_HAS(msg, dir.file("nodims"));
+  EXPECT_HAS(msg, "at least one dimension");
 }
 
 TEST(ReadIdxErrors, HugeHeaderIsRejectedBeforeAllocating) {
@@ -321,14 +317,14 @@ TEST(ReadIdxErrors, HugeHeaderIsRejectedBeforeAllocating) {
   bytes.insert(bytes.end(), {1, 2, 3});
   write_plain(dir.file("big"), bytes);
   auto msg = error_of([&] { feasible::data::read_idx(dir.file("big")); });
-  EXPECT_TRUE(contains(msg, "truncated")) << msg;
-  EXPECT_TRUE(contains(msg, "2147483648 values")) << msg;
+  EXPECT_HAS(msg, "truncated");
+  EXPECT_HAS(msg, "2147483648 values");
   Bytes huge = idx_header(0x0E, {1u << 20, 1u << 20, 1u << 20});
   huge.push_back(0);
   write_plain(dir.file("huge"), huge);
   msg = error_of([&] { feasible::data::read_idx(dir.file("huge")); });
-  EXPECT_TRUE(contains(msg, dir.file("huge"))) << msg;
-  EXPECT_TRUE(contains(msg, "implausible size")) << msg;
+  EXPECT_HAS(msg, dir.file("huge"));
+  EXPECT_HAS(msg, "implausible size");
 }
 
 TEST(ReadIdxErrors, TruncatedGzip) {
@@ -341,13 +337,13 @@ TEST(ReadIdxErrors, TruncatedGzip) {
   const std::string cut = dir.file("cut.gz");
   write_plain(cut, Bytes(gz.begin(), gz.begin() + gz.size() / 2));
   const auto msg = error_of([&] { feasible::data::read_idx(cut); });
-  EXPECT_TRUE(contains(msg, "'" + cut + "'")) << msg;
-  EXPECT_TRUE(contains(msg, "gzip stream is truncated")) << msg;
+  EXPECT_HAS(msg, "'" + cut + "'");
+  EXPECT_HAS(msg, "gzip stream is truncated");
   // Only the 8-byte trailer (CRC-32 and size) missing: still truncated.
   const std::string no_trailer = dir.file("no_trailer.gz");
   write_plain(no_trailer, Bytes(gz.begin(), gz.end() - 8));
   const auto msg2 = error_of([&] { feasible::data::read_idx(no_trailer); });
-  EXPECT_TRUE(contains(msg2, "gzip stream is truncated")) << msg2;
+  EXPECT_HAS(msg2, "gzip stream is truncated");
 }
 
 TEST(ReadIdxErrors, CorruptGzip) {
@@ -360,9 +356,9 @@ TEST(ReadIdxErrors, CorruptGzip) {
   const std::string bad = dir.file("bad.gz");
   write_plain(bad, gz);
   const auto msg = error_of([&] { feasible::data::read_idx(bad); });
-  EXPECT_TRUE(contains(msg, "'" + bad + "'")) << msg;
-  EXPECT_TRUE(contains(msg, "gzip stream is corrupt")) << msg;
-  EXPECT_TRUE(contains(msg, "zlib:")) << msg;
+  EXPECT_HAS(msg, "'" + bad + "'");
+  EXPECT_HAS(msg, "gzip stream is corrupt");
+  EXPECT_HAS(msg, "zlib:");
 }
 
 TEST(ReadIdxErrors, WrongMagic) {
@@ -373,8 +369,8 @@ TEST(ReadIdxErrors, WrongMagic) {
     const std::string path = dir.file("magic");
     write_plain(path, bytes);
     const auto msg = error_of([&] { feasible::data::read_idx(path); });
-    EXPECT_TRUE(contains(msg, "'" + path + "'")) << msg;
-    EXPECT_TRUE(contains(msg, "magic number")) << msg;
+    EXPECT_HAS(msg, "'" + path + "'");
+    EXPECT_HAS(msg, "magic number");
   }
 }
 
@@ -384,12 +380,12 @@ TEST(ReadIdxErrors, UnknownTypeByte) {
     const std::string path = dir.file("type");
     write_plain(path, {0, 0, type, 1, 0, 0, 0, 1, 42});
     const auto msg = error_of([&] { feasible::data::read_idx(path); });
-    EXPECT_TRUE(contains(msg, "'" + path + "'")) << msg;
-    EXPECT_TRUE(contains(msg, "unknown type byte")) << msg;
+    EXPECT_HAS(msg, "'" + path + "'");
+    EXPECT_HAS(msg, "unknown type byte");
   }
   write_plain(dir.file("a"), {0, 0, 0x0A, 1, 0, 0, 0, 1, 42});
   const auto msg = error_of([&] { feasible::data::read_idx(dir.file("a")); });
-  EXPECT_TRUE(contains(msg, "0xa")) << msg;
+  EXPECT_HAS(msg, "0xa");
 }
 
 TEST(ReadIdxErrors, TrailingBytes) {
@@ -399,8 +395,8 @@ TEST(ReadIdxErrors, TrailingBytes) {
   bytes.push_back(9);
   for (const auto& path : write_both(dir, "trail", bytes)) {
     const auto msg = error_of([&] { feasible::data::read_idx(path); });
-    EXPECT_TRUE(contains(msg, "'" + path + "'")) << msg;
-    EXPECT_TRUE(contains(msg, "2 bytes after the 3 values")) << msg;
+    EXPECT_HAS(msg, "'" + path + "'");
+    EXPECT_HAS(msg, "2 bytes after the 3 values");
   }
 }
 
@@ -408,11 +404,11 @@ TEST(ReadIdxErrors, MissingFile) {
   TempDir dir;
   const std::string path = dir.file("nope.gz");
   const auto msg = error_of([&] { feasible::data::read_idx(path); });
-  EXPECT_TRUE(contains(msg, "cannot open '" + path + "'")) << msg;
-  EXPECT_TRUE(contains(msg, "No such file")) << msg;
+  EXPECT_HAS(msg, "cannot open '" + path + "'");
+  EXPECT_HAS(msg, "No such file");
   // A directory is not a readable file either.
   const auto dir_msg = error_of([&] { feasible::data::read_idx(dir.path()); });
-  EXPECT_TRUE(contains(dir_msg, dir.path())) << dir_msg;
+  EXPECT_HAS(dir_msg, dir.path());
 }
 
 // Writes a fake Fashion-MNIST split: n images [n, rows, 28] of bytes pattern(i) and the labels.
@@ -477,50 +473,50 @@ TEST(FashionMnist, PrefersGzipWhenBothExist) {
 TEST(FashionMnistErrors, MissingFolderNamesPathAndPackage) {
   TempDir dir;
   const auto msg = error_of([&] { feasible::data::load_fashion_mnist(Split::kTrain, dir.path()); });
-  EXPECT_TRUE(contains(msg, dir.file("train-images-idx3-ubyte.gz"))) << msg;
-  EXPECT_TRUE(contains(msg, "dataset-fashion-mnist")) << msg;
+  EXPECT_HAS(msg, dir.file("train-images-idx3-ubyte.gz"));
+  EXPECT_HAS(msg, "dataset-fashion-mnist");
   const auto test_msg =
       error_of([&] { feasible::data::load_fashion_mnist(Split::kTest, dir.path()); });
-  EXPECT_TRUE(contains(test_msg, dir.file("t10k-images-idx3-ubyte.gz"))) << test_msg;
-  EXPECT_TRUE(contains(test_msg, "dataset-fashion-mnist")) << test_msg;
+  EXPECT_HAS(test_msg, dir.file("t10k-images-idx3-ubyte.gz"));
+  EXPECT_HAS(test_msg, "dataset-fashion-mnist");
   // Images present, labels missing: the labels' path is named.
   write_split(dir, "train", 2, {1, 2}, /*gzip=*/true);
   fs::remove(dir.file("train-labels-idx1-ubyte.gz"));
   const auto lab_msg =
       error_of([&] { feasible::data::load_fashion_mnist(Split::kTrain, dir.path()); });
-  EXPECT_TRUE(contains(lab_msg, dir.file("train-labels-idx1-ubyte.gz"))) << lab_msg;
-  EXPECT_TRUE(contains(lab_msg, "dataset-fashion-mnist")) << lab_msg;
+  EXPECT_HAS(lab_msg, dir.file("train-labels-idx1-ubyte.gz"));
+  EXPECT_HAS(lab_msg, "dataset-fashion-mnist");
 }
 
 TEST(FashionMnistErrors, MismatchedCounts) {
   TempDir dir;
   write_split(dir, "train", 5, {1, 2, 3, 4}, /*gzip=*/true);
   const auto msg = error_of([&] { feasible::data::load_fashion_mnist(Split::kTrain, dir.path()); });
-  EXPECT_TRUE(contains(msg, "holds 5 images")) << msg;
-  EXPECT_TRUE(contains(msg, "holds 4 labels")) << msg;
-  EXPECT_TRUE(contains(msg, dir.file("train-images-idx3-ubyte.gz"))) << msg;
+  EXPECT_HAS(msg, "holds 5 images");
+  EXPECT_HAS(msg, "holds 4 labels");
+  EXPECT_HAS(msg, dir.file("train-images-idx3-ubyte.gz"));
 }
 
 TEST(FashionMnistErrors, LabelAboveNine) {
   TempDir dir;
   write_split(dir, "t10k", 3, {1, 10, 2}, /*gzip=*/true);
   const auto msg = error_of([&] { feasible::data::load_fashion_mnist(Split::kTest, dir.path()); });
-  EXPECT_TRUE(contains(msg, dir.file("t10k-labels-idx1-ubyte.gz"))) << msg;
-  EXPECT_TRUE(contains(msg, "label above 9")) << msg;
+  EXPECT_HAS(msg, dir.file("t10k-labels-idx1-ubyte.gz"));
+  EXPECT_HAS(msg, "label above 9");
 }
 
 TEST(FashionMnistErrors, WrongImageShapeOrLabelType) {
   TempDir dir;
   write_split(dir, "train", 2, {1, 2}, /*gzip=*/true, /*rows=*/27);
   auto msg = error_of([&] { feasible::data::load_fashion_mnist(Split::kTrain, dir.path()); });
-  EXPECT_TRUE(contains(msg, "28x28 uint8 images")) << msg;
-  EXPECT_TRUE(contains(msg, dir.file("train-images-idx3-ubyte.gz"))) << msg;
+  EXPECT_HAS(msg, "28x28 uint8 images");
+  EXPECT_HAS(msg, dir.file("train-images-idx3-ubyte.gz"));
   // Labels stored as int32: rejected.
   write_split(dir, "t10k", 2, {1, 2}, /*gzip=*/true);
   write_gzip(dir.file("t10k-labels-idx1-ubyte.gz"), idx_int32({1, 2}));
   msg = error_of([&] { feasible::data::load_fashion_mnist(Split::kTest, dir.path()); });
-  EXPECT_TRUE(contains(msg, "uint8 labels")) << msg;
-  EXPECT_TRUE(contains(msg, dir.file("t10k-labels-idx1-ubyte.gz"))) << msg;
+  EXPECT_HAS(msg, "uint8 labels");
+  EXPECT_HAS(msg, dir.file("t10k-labels-idx1-ubyte.gz"));
 }
 
 TEST(FashionMnist, RealDatasetIfInstalled) {
@@ -686,17 +682,17 @@ TEST(BatchLoaderTest, FirstPositionIsUniform) {
 
 TEST(BatchLoaderErrors, Arguments) {
   auto msg = error_of([] { BatchLoader(ranged(5), 0, 1); });
-  EXPECT_TRUE(contains(msg, "BatchLoader: batch_size must be >= 1, got 0")) << msg;
+  EXPECT_HAS(msg, "BatchLoader: batch_size must be >= 1, got 0");
   msg = error_of([] { BatchLoader(ranged(5), -3, 1); });
-  EXPECT_TRUE(contains(msg, "batch_size must be >= 1, got -3")) << msg;
+  EXPECT_HAS(msg, "batch_size must be >= 1, got -3");
   Dataset mismatched = ranged(10);
   mismatched.targets = mismatched.targets.narrow(0, 0, 9);
   msg = error_of([&] { BatchLoader(mismatched, 2, 1); });
-  EXPECT_TRUE(contains(msg, "same number of rows, got 10 and 9")) << msg;
+  EXPECT_HAS(msg, "same number of rows, got 10 and 9");
   msg = error_of([] { BatchLoader(Dataset{}, 2, 1); });
-  EXPECT_TRUE(contains(msg, "no inputs or targets")) << msg;
+  EXPECT_HAS(msg, "no inputs or targets");
   msg = error_of([] { BatchLoader(ranged(0), 2, 1); });
-  EXPECT_TRUE(contains(msg, "the dataset is empty")) << msg;
+  EXPECT_HAS(msg, "the dataset is empty");
 }
 
 TEST(Take, FirstExamples) {
@@ -711,7 +707,7 @@ TEST(Take, FirstExamples) {
   EXPECT_EQ(none.size(), 0);
   EXPECT_EQ(none.inputs.sizes(), (std::vector<int64_t>{0, 2}));
   const auto msg = error_of([&] { feasible::data::take(ds, -1); });
-  EXPECT_TRUE(contains(msg, "take: count must be >= 0, got -1")) << msg;
+  EXPECT_HAS(msg, "take: count must be >= 0, got -1");
   EXPECT_EQ(feasible::data::Dataset{}.size(), 0);
 }
 

@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "src/state_key.h"
+
 /// Expects `msg` (a string) to contain `piece`, printing both when it does not.
 #define EXPECT_HAS(msg, piece)                               \
   EXPECT_NE(std::string(msg).find(piece), std::string::npos) \
@@ -54,18 +56,7 @@ inline void expect_vec_near(const torch::Tensor& got, const std::vector<double>&
   }
 }
 
-/// The key of parameter `p` in torch::optim::Optimizer::state(): the TensorImpl address printed
-/// as a string in LibTorch 1.x, the address itself in 2.x (the key type decides which).
-template <typename Key =
-              std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().state())>::key_type>
-Key key_of(const torch::Tensor& p) {
-  if constexpr (std::is_same<Key, std::string>::value) {
-    std::ostringstream os;
-    os << p.unsafeGetTensorImpl();
-    return os.str();
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
-}
+/// The key of a parameter in torch::optim::Optimizer::state(): the library's own helper.
+using feasible::detail::key_of;
 
 }  // namespace feasible_test
