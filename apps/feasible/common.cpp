@@ -42,8 +42,21 @@ std::string command_text(const RunConfig& config) {
   return text;
 }
 
-nlohmann::json check(const std::string& name, bool passed, const std::string& detail) {
-  return nlohmann::json{{"name", name}, {"passed", passed}, {"detail", detail}};
+nlohmann::json checks_json(const std::vector<Check>& checks) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const Check& c : checks) {
+    array.push_back({{"name", c.name}, {"passed", c.holds}, {"detail", c.measured}});
+  }
+  return array;
+}
+
+nlohmann::json figures_json(const std::vector<FigureFile>& figures) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const FigureFile& f : figures) {
+    array.push_back(
+        {{"name", f.name}, {"png", f.name + ".png"}, {"svg", f.name + ".svg"}, {"drawn", f.drawn}});
+  }
+  return array;
 }
 
 void write_results(const ExperimentContext& context, nlohmann::json& results,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "apps/feasible/cli.h"
 #include "apps/feasible/output.h"
@@ -58,6 +59,16 @@ void write_results(const ExperimentContext& context, nlohmann::json& results,
                    const std::string& summary = "");
 
 /// A check of a qualitative result, recorded in results.json ("checks") and the report.
-nlohmann::json check(const std::string& name, bool passed, const std::string& detail);
+struct Check {
+  std::string name;      ///< what must hold ("nuPI ends within 1e-3 of arcsin(eps)")
+  bool holds = false;    ///< whether it holds
+  std::string measured;  ///< what was measured ("8 of 8 eps")
+};
+
+/// The checks as results.json's "checks" array ({"name", "passed", "detail"} each).
+nlohmann::json checks_json(const std::vector<Check>& checks);
+
+/// The figures as results.json's "files.figures" array ({"name", "png", "svg", "drawn"} each).
+nlohmann::json figures_json(const std::vector<FigureFile>& figures);
 
 }  // namespace feasible::app
