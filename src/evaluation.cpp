@@ -91,11 +91,16 @@ int precision_rank(torch::ScalarType t) {
   }
 }
 
-// Brings a dense violation to shape [size], or explains the mismatch.
-torch::Tensor dense_shape(const torch::Tensor& t, const Constraint& c, const char* field) {
+// Checks that a dense violation has shape [size] (or is 0-d for size 1), or explains.
+void check_dense_shape(const torch::Tensor& t, const Constraint& c, const char* field) {
   const bool ok = (t.dim() == 1 && t.size(0) == c.size()) || (t.dim() == 0 && c.size() == 1);
   TORCH_CHECK(ok, "constraint '", c.name(), "': ", field, " has shape ", shape_of(t),
               ", expected [", c.size(), "] (the constraint's size)");
+}
+
+// Brings a detached dense violation to shape [size], or explains the mismatch.
+torch::Tensor dense_shape(const torch::Tensor& t, const Constraint& c, const char* field) {
+  check_dense_shape(t, c, field);
   return t.dim() == 1 ? t : t.reshape({c.size()});
 }
 
@@ -141,6 +146,7 @@ int64_t first_non_finite(const std::vector<torch::Tensor>& tensors) {
   // CPU tensors are scanned on the host; the others are reduced on their device and read back
   // together, with one synchronization when they share a device (the slow search for the
   // culprit runs only on failure).
+  torch::NoGradGuard no_grad;  // the tensors may require a gradient: no detach needed
   int64_t first = -1;
   std::vector<torch::Tensor> flags;
   std::vector<int64_t> where;
@@ -225,7 +231,7 @@ bool StepEngine::evaluate(const Closure& closure, Evaluation& eval, StepResult& 
     return a.constraint.index() < b.constraint.index();
   });
   if (stage == Stage::kFirst) warn_unobserved(eval);
-  result.metrics = eval.state.metrics;
+  result.metrics = std::move(eval.state.metrics);
   return check_evaluation(eval, result, stage, taken);
 }
 
@@ -274,9 +280,11 @@ void StepEngine::validate_item(Evaluation::Item& item, bool grad_expected) {
     TORCH_CHECK(!cs.indices().defined() && !cs.strict_indices().defined(), "constraint '", c.name(),
                 "': indices were given for a dense constraint (use "
                 "MultiplierKind::kIndexed to observe a subset of entries)");
-    item.v = dense_shape(v, c, "violation");
-    item.s = s_in.defined() ? dense_shape(detached_copy_if_alias(s_in), c, "strict violation")
-                            : detached_copy_if_alias(item.v);
+    // A 0-d violation stays 0-d in the primal term (no view, no autograd node); only the
+    // detached strict violation is reshaped.
+    check_dense_shape(v, c, "violation");
+    item.s = dense_shape(detached_copy_if_alias(s_in.defined() ? s_in : v), c,
+                         s_in.defined() ? "strict violation" : "violation");
   }
   check_usable(c, cs, item.s, grad_expected, multiplier_dtypes_[c.index()]);
 }
@@ -285,14 +293,15 @@ void StepEngine::validate_item(Evaluation::Item& item, bool grad_expected) {
 // (a strict violation that is the violation itself is not checked twice).
 bool StepEngine::check_evaluation(Evaluation& eval, StepResult& result, Stage stage, Taken taken) {
   const torch::Tensor& loss = eval.state.loss;
-  std::vector<torch::Tensor> checked;
-  checked.reserve(1 + 2 * eval.items.size());
-  checked.push_back(loss.detach());
+  std::vector<torch::Tensor>& checked = scratch_;
+  checked.clear();
+  checked.push_back(loss);
   for (const auto& item : eval.items) {
-    checked.push_back(item.v.detach());
+    checked.push_back(item.v);
     if (!item.strict_is_copy) checked.push_back(item.s);
   }
   const int64_t bad = first_non_finite(checked);
+  checked.clear();
   if (bad < 0) return true;
   if (bad == 0) {
     return non_finite(result, NonFiniteQuantity::kLoss, "",
@@ -354,7 +363,8 @@ bool StepEngine::non_finite(StepResult& result, NonFiniteQuantity quantity,
 }
 
 bool StepEngine::check_gradients(StepResult& result, Stage stage, Taken taken) {
-  std::vector<torch::Tensor> grads;
+  std::vector<torch::Tensor>& grads = scratch_;
+  grads.clear();
   for (const auto& opt : primal_) {
     for (const auto& group : opt->param_groups()) {
       for (const auto& p : group.params()) {
@@ -364,6 +374,7 @@ bool StepEngine::check_gradients(StepResult& result, Stage stage, Taken taken) {
     }
   }
   const int64_t bad = first_non_finite(grads);
+  grads.clear();
   if (bad < 0) return true;
   int64_t position = 0;
   for (size_t i = 0; i < primal_.size(); ++i) {
@@ -386,27 +397,34 @@ bool StepEngine::check_multipliers(Evaluation& eval, StepResult& result, Stage s
                                    Taken taken) {
   if (!dual_) return true;
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> values;  // the parameters themselves: a scan needs no detach
+  std::vector<torch::Tensor>& values = scratch_;  // the parameters: a scan needs no detach
+  values.clear();
   std::vector<const Evaluation::Item*> owners;
   for (const auto& item : eval.items) {
     const auto& c = item.constraint;
     const auto& m = c.multiplier();
     if (!m || !item.state->contributes_to_dual()) continue;  // its multiplier did not move
-    if (m->writes_gradient_directly() && is_indexed(c) &&
-        (c.options().lazy() || c.options().sparse_gradient())) {
-      // Only the observed rows can have moved: O(batch), not O(size).
-      values.push_back(m->parameters()[0].index_select(0, item.sidx));
+    const auto& params = multiplier_parameters_[c.index()];
+    const torch::Tensor rows = m->movable_rows(item.sidx);
+    if (rows.defined()) {
+      // Only these rows can have moved: O(batch), not O(size).
+      values.push_back(params[0].index_select(0, rows));
       owners.push_back(&item);
     } else {
-      for (const auto& p : m->parameters()) {
+      for (const auto& p : params) {
         values.push_back(p);
         owners.push_back(&item);
       }
     }
   }
   const int64_t bad = first_non_finite(values);
+  values.clear();
   if (bad < 0) return true;
-  const auto& c = owners[bad]->constraint;
+  return multiplier_not_finite(owners[bad]->constraint, result, stage, after, taken);
+}
+
+bool StepEngine::multiplier_not_finite(const Constraint& c, StepResult& result, Stage stage,
+                                       After after, Taken taken) {
   const std::string what =
       c.multiplier()->writes_gradient_directly()
           ? "the multiplier of constraint '" + c.name() + "' has a NaN or Inf entry " + text(after)

@@ -13,11 +13,6 @@ namespace {
 
 torch::Tensor copy_of(const torch::Tensor& t) { return t.defined() ? t.clone() : t; }
 
-bool moves_observed_rows_only(const Constraint& c) {
-  return c.options().multiplier() == MultiplierKind::kIndexed &&
-         (c.options().lazy() || c.options().sparse_gradient());
-}
-
 }  // namespace
 
 // A copy of an optimizer's per-parameter state that shares no tensor with it. The state types
@@ -147,9 +142,10 @@ void StepEngine::snapshot_dual(Evaluation& eval, Snapshot& snapshot, bool all) {
       const auto& c = item.constraint;
       const auto& m = c.multiplier();
       if (!m || !item.state->contributes_to_dual()) continue;
-      if (moves_observed_rows_only(c)) {
-        // Only the observed rows can move (lazy restores the others; sparse touches none).
-        if (item.sidx.numel() > 0) snapshot.rows(m->parameters()[0], item.sidx);
+      const torch::Tensor rows = m->movable_rows(item.sidx);
+      if (rows.defined()) {
+        // Only these rows can move (the multiplier's rule, e.g. lazy or sparse indexed rows).
+        if (rows.numel() > 0) snapshot.rows(m->parameters()[0], rows);
       } else {
         for (const auto& p : m->parameters()) snapshot.tensor(p);
       }

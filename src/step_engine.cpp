@@ -54,17 +54,8 @@ const char* text(After after) {
 }
 
 StepResult StepEngine::start_result() const {
-  StepResult r;
+  StepResult r = blank_;
   r.iteration = iteration_;
-  r.problem_id = problem_.id();
-  r.constraints.reserve(constraint_count_);
-  for (const auto& c : problem_.constraints()) {
-    ConstraintResult cr;
-    cr.name = c.name();
-    cr.kind = c.kind();
-    cr.occasional = c.options().occasional();
-    r.constraints.push_back(std::move(cr));
-  }
   return r;
 }
 
@@ -75,9 +66,12 @@ torch::Tensor StepEngine::primal_lagrangian(Evaluation& eval) {
     const auto& c = item.constraint;
     const auto& f = c.formulation();
     if (c.multiplier()) {
+      // Read, not copied: the backward pass comes before any change to the multiplier, and
+      // record() or the dual step copies values that are the multiplier's own storage.
       torch::NoGradGuard no_grad;
-      // A copy: the dual step may change the multiplier in place before record() reads it.
-      item.lambda = c.multiplier()->evaluate(item.idx, item.features).detach().clone();
+      item.lambda = c.multiplier()->evaluate(item.idx, item.features);
+      item.lambda_is_live = item.lambda.has_storage() &&
+                            parameter_storages_.count(item.lambda.storage().unsafeGetStorageImpl());
     }
     if (c.penalty()) {
       // A copy only when an updater may change the coefficient in place before record().
@@ -160,8 +154,86 @@ bool StepEngine::checked_dual_step(Evaluation& eval, StepResult& result, Transac
                                    Taken taken) {
   if (!dual_) return true;
   if (skipping()) snapshot_dual(eval, tx.snapshot(), /*all=*/false);
+  copy_live_multipliers(eval);
+  const Constraint* bad = nullptr;
+  if (fused_dual_step(eval, bad)) {
+    return bad == nullptr ||
+           multiplier_not_finite(*bad, result, Stage::kFirst, After::kDualStep, taken);
+  }
   dual_step();
   return check_multipliers(eval, result, Stage::kFirst, After::kDualStep, taken);
+}
+
+// Multiplier values that the primal term read in place are copied (for the result) before a
+// dual step changes them.
+void StepEngine::copy_live_multipliers(Evaluation& eval) {
+  for (auto& item : eval.items) {
+    if (!item.lambda_is_live) continue;
+    item.lambda = item.lambda.clone();
+    item.lambda_is_live = false;
+  }
+}
+
+namespace {
+
+// Projects n values onto [lo, hi] in place (NaN stays NaN, as with clamp_); whether all are
+// finite afterwards.
+template <typename T>
+bool project_and_check(T* p, int64_t n, T lo, T hi) {
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) {
+    T x = p[i];
+    if (x < lo) {
+      x = lo;
+    } else if (x > hi) {
+      x = hi;
+    }
+    p[i] = x;
+    finite = finite && std::isfinite(x);
+  }
+  return finite;
+}
+
+}  // namespace
+
+// The dual step when the dual optimizer is a plain SGD (no momentum, no weight decay) over dense
+// CPU multipliers: SGD's own update (p += -lr * grad), then the projection and the finite check
+// in one pass over each multiplier. `bad`: the first observed constraint (in evaluation order)
+// whose multiplier is not finite. False (nothing done) when the path does not apply.
+bool StepEngine::fused_dual_step(Evaluation& eval, const Constraint*& bad) {
+  if (!fused_sgd_) return false;
+  for (const auto& group : dual_->param_groups()) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    if (o.momentum() != 0 || o.weight_decay() != 0 || o.nesterov()) return false;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& group : dual_->param_groups()) {
+    const double lr = group.options().get_lr();
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) p.add_(p.grad(), -1 * lr);
+    }
+  }
+  std::vector<bool>& finite = fused_finite_;
+  finite.assign(multiplier_parameters_.size(), true);
+  for (const auto& c : problem_.constraints()) {
+    const auto& m = c.multiplier();
+    if (!m) continue;
+    const auto range = m->bounds();
+    torch::Tensor& v = multiplier_parameters_[c.index()][0];
+    AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "project", [&] {
+      finite[c.index()] = project_and_check<scalar_t>(v.data_ptr<scalar_t>(), v.numel(),
+                                                      static_cast<scalar_t>(range.first),
+                                                      static_cast<scalar_t>(range.second));
+    });
+  }
+  for (const auto& item : eval.items) {
+    if (!item.constraint.multiplier() || !item.state->contributes_to_dual()) continue;
+    if (!finite[item.constraint.index()]) {
+      bad = &item.constraint;
+      break;
+    }
+  }
+  return true;
 }
 
 void StepEngine::project_primal() {
@@ -204,12 +276,21 @@ void StepEngine::record(Evaluation& eval, StepResult& result) {
   for (auto& item : eval.items) {
     auto& cr = result.constraints[item.constraint.index()];
     cr.observed = true;
-    // Copies: a violation may alias a parameter that the step then changes in place.
-    // The strict violation, when it is the violation, is already a safe detached copy.
-    cr.violation = item.strict_is_copy ? item.s : item.v.detach().clone();
+    // A violation that aliases a parameter (which the step then changes in place) is copied;
+    // the strict violation, when it is the violation, already is [n] and detached.
+    if (item.strict_is_copy) {
+      cr.violation = item.s;
+    } else {
+      cr.violation = detached_copy_if_alias(item.v);
+      if (cr.violation.dim() == 0) cr.violation = cr.violation.reshape({1});
+    }
     cr.strict_violation = item.s;
     cr.indices = item.idx;
     cr.strict_indices = item.sidx;
+    if (item.lambda_is_live) {  // the multiplier's storage: the step may change it
+      item.lambda = item.lambda.clone();
+      item.lambda_is_live = false;
+    }
     cr.multiplier = item.lambda;
     cr.penalty = item.penalty;
   }

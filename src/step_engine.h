@@ -57,6 +57,7 @@ struct Evaluation {
     torch::Tensor sidx;           // [m] int64, undefined for dense
     torch::Tensor features;       // implicit multipliers (detached)
     torch::Tensor lambda;         // multiplier values used in the primal term
+    bool lambda_is_live = false;  // lambda is the multiplier's own storage (copied for results)
     torch::Tensor penalty;        // penalty used in the primal term
     bool penalty_capped = false;
   };
@@ -185,11 +186,16 @@ class StepEngine {
 
  private:
   void check_duals_held(const std::vector<torch::Tensor>& duals);
+  bool fuses_dual_step() const;
   void validate_item(Evaluation::Item& item, bool grad_expected);
   bool check_evaluation(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
   bool non_finite(StepResult& result, NonFiniteQuantity quantity, const std::string& constraint,
                   const std::string& what, Stage stage, Taken taken);
   torch::Tensor primal_lagrangian(Evaluation& eval);
+  void copy_live_multipliers(Evaluation& eval);
+  bool fused_dual_step(Evaluation& eval, const Constraint*& bad);
+  bool multiplier_not_finite(const Constraint& c, StepResult& result, Stage stage, After after,
+                             Taken taken);
   void warn_unobserved(const Evaluation& eval);
   torch::Tensor detached_copy_if_alias(const torch::Tensor& v) const;
 
@@ -199,6 +205,13 @@ class StepEngine {
   std::vector<c10::optional<torch::ScalarType>> multiplier_dtypes_;  // by constraint index
   bool primal_requires_grad_ = false;  // some primal parameter requires a gradient
   bool warned_unobserved_ = false;     // the unobserved-constraint warning was given
+  // The dual optimizer is a plain torch::optim::SGD over dense CPU multipliers only: its step,
+  // the projection and the finite check run in one pass (fused_dual_step).
+  bool fused_sgd_ = false;
+  std::vector<std::vector<torch::Tensor>> multiplier_parameters_;  // by constraint index
+  StepResult blank_;                    // the result before a step (names, kinds)
+  std::vector<torch::Tensor> scratch_;  // tensors to check, reused across steps
+  std::vector<bool> fused_finite_;      // by constraint index, reused across steps
 };
 
 /// Whether every entry of every tensor is finite; the position of the first that is not, or -1.
