@@ -15,6 +15,9 @@ torch::Tensor Lagrangian::primal_term(const torch::Tensor& v, const torch::Tenso
   if (v.dim() == 1 && lambda.dim() == 1 && v.scalar_type() == lambda.scalar_type()) {
     return torch::dot(lambda, v);  // one operation instead of two
   }
+  if (v.dim() == 0 && lambda.numel() == 1 && v.scalar_type() == lambda.scalar_type()) {
+    return lambda.reshape({}) * v;  // a 0-d violation: lambda's view needs no autograd node
+  }
   return (lambda * v).sum();
 }
 

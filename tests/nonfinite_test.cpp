@@ -828,3 +828,42 @@ TEST(Bounds, PenaltyCapStopsGrowthAndIsReportedInEveryScheme) {
 }
 
 }  // namespace
+
+// Under kThrow a bad value throws feasible::NonFiniteError (a c10::Error) that names the
+// quantity and the constraint; misuse throws a plain c10::Error.
+TEST(NonFiniteError, IsTypedAndNamesTheQuantity) {
+  auto x = torch::tensor({1.0}, f64()).requires_grad_();
+  feasible::Problem p;
+  auto c = p.add_constraint(
+      "c", ConstraintOptions(ConstraintKind::kInequality, 1).dtype(torch::kFloat64));
+  feasible::SimultaneousOptimizer opt(
+      p,
+      {std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                           torch::optim::SGDOptions(0.1))},
+      std::make_shared<torch::optim::SGD>(p.dual_parameters(), torch::optim::SGDOptions(0.1)));
+  auto bad = [&] {
+    ProblemState st(x.sum());
+    st.observe(c, ConstraintState(x * kNaN));
+    return st;
+  };
+  try {
+    opt.step(bad);
+    FAIL() << "no throw";
+  } catch (const feasible::NonFiniteError& e) {
+    EXPECT_EQ(e.quantity(), NonFiniteQuantity::kViolation);
+    EXPECT_EQ(e.constraint(), "c");
+    EXPECT_NE(std::string(e.what()).find("the violation of constraint 'c'"), std::string::npos);
+  }
+  auto misuse = [&] {
+    ProblemState st(x.sum());
+    st.observe(c, ConstraintState(torch::cat({x, x})));
+    return st;
+  };
+  try {
+    opt.step(misuse);
+    FAIL() << "no throw";
+  } catch (const feasible::NonFiniteError&) {
+    FAIL() << "misuse is not a non-finite value";
+  } catch (const c10::Error&) {
+  }
+}

@@ -10,8 +10,10 @@
 
 #include <torch/torch.h>
 
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "feasible/kinds.h"
@@ -60,6 +62,22 @@ class Multiplier : public torch::nn::Module {
 
   /// All current values, detached (shape [size]); undefined for implicit multipliers.
   virtual torch::Tensor values() const = 0;
+
+  /// The rows a dual step can move when the step observed rows `observed` (int64 [m]; undefined
+  /// for a dense observation): undefined means any row (the default), so a check or a copy of
+  /// what the step changed must cover the whole multiplier.
+  virtual torch::Tensor movable_rows(const torch::Tensor& observed) const {
+    (void)observed;
+    return torch::Tensor();
+  }
+
+  /// The interval the values are projected onto: [0, max] (or [0, inf)) for inequalities,
+  /// [-max, max] (or the whole line) for equalities.
+  std::pair<double, double> bounds() const {
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    if (kind_ == ConstraintKind::kInequality) return {0.0, max_value_ ? *max_value_ : kInf};
+    return max_value_ ? std::make_pair(-*max_value_, *max_value_) : std::make_pair(-kInf, kInf);
+  }
 
   /// Optional upper bound on |lambda| (std::nullopt: unbounded, the default). Must be > 0.
   void set_max_value(c10::optional<double> max_value);
@@ -120,6 +138,12 @@ class IndexedMultiplier : public DenseMultiplier {
   void project() override;
   void before_dual_step() override;
   void after_dual_step() override;
+
+  /// With `lazy` or `sparse_gradient` only the observed rows can move (`observed`); otherwise
+  /// the optimizer may move any row (undefined).
+  torch::Tensor movable_rows(const torch::Tensor& observed) const override {
+    return lazy_ || sparse_ ? observed : torch::Tensor();
+  }
 
   /// Whether unobserved rows are kept fixed.
   bool lazy() const { return lazy_; }

@@ -13,7 +13,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "feasible/kinds.h"
@@ -103,13 +102,37 @@ struct StepResult {
   double max_violation() const;
 };
 
+/// The error thrown under NonFinitePolicy::kThrow when the loss, a violation, a strict
+/// violation, a primal gradient or a multiplier holds a NaN or Inf. A c10::Error whose message
+/// starts with "ConstrainedOptimizer::step: ", names the quantity (and the stage, e.g. "second
+/// evaluation: ") and says what the step had already changed; catch it to tell bad numbers from
+/// misuse, which throws a plain c10::Error.
+class NonFiniteError : public c10::Error {
+ public:
+  /// \param quantity    which quantity was NaN or Inf.
+  /// \param constraint  the constraint it belongs to (empty for the loss and primal gradients).
+  NonFiniteError(c10::SourceLocation where, std::string message, NonFiniteQuantity quantity,
+                 std::string constraint);
+  /// Which quantity was NaN or Inf.
+  NonFiniteQuantity quantity() const { return quantity_; }
+  /// The constraint whose value was bad (empty for the loss and primal gradients).
+  const std::string& constraint() const { return constraint_; }
+
+ private:
+  NonFiniteQuantity quantity_;
+  std::string constraint_;
+};
+
+namespace detail {
+class StepEngine;
+}  // namespace detail
+
 /// Base class of the schemes. Holds the problem, the primal optimizers (any number, each over
-/// its own parameters), the dual optimizer, and the projections of primal parameters.
-///
-/// Non-finite values: every scheme checks the loss, the violations and strict violations, the
-/// primal gradients and the multipliers a dual step moves, and throws or skips the step as
-/// ConstrainedOptimizerOptions::non_finite says. What is checked when, what each scheme leaves
-/// (kThrow) or restores (kSkipStep), and what it copies: docs/guide.md, section 10.
+/// its own parameters), the dual optimizer, and the projections of primal parameters; a scheme's
+/// step() is written with the internal step engine. Every scheme checks the loss, the
+/// violations, the primal gradients and the multipliers a dual step moves for NaN and Inf, and
+/// throws a NonFiniteError or skips the step as ConstrainedOptimizerOptions::non_finite says;
+/// what is checked when, and what each scheme leaves or restores: docs/guide.md, section 10.
 class ConstrainedOptimizer {
  public:
   /// \param problem  the problem (its constraints must all be registered already).
@@ -120,7 +143,9 @@ class ConstrainedOptimizer {
                        std::vector<std::shared_ptr<torch::optim::Optimizer>> primal,
                        std::shared_ptr<torch::optim::Optimizer> dual,
                        ConstrainedOptimizerOptions options = ConstrainedOptimizerOptions());
-  virtual ~ConstrainedOptimizer() = default;
+  virtual ~ConstrainedOptimizer();
+  ConstrainedOptimizer(const ConstrainedOptimizer&) = delete;
+  ConstrainedOptimizer& operator=(const ConstrainedOptimizer&) = delete;
 
   /// One whole iteration (see the scheme's documentation).
   virtual StepResult step(const Closure& closure) = 0;
@@ -131,95 +156,24 @@ class ConstrainedOptimizer {
   void add_projection(std::vector<torch::Tensor> params, Projection projection);
 
   /// The problem.
-  const Problem& problem() const { return problem_; }
+  const Problem& problem() const;
   /// The primal optimizers.
-  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal_optimizers() const {
-    return primal_;
-  }
+  const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal_optimizers() const;
   /// The dual optimizer (may be nullptr).
-  const std::shared_ptr<torch::optim::Optimizer>& dual_optimizer() const { return dual_; }
+  const std::shared_ptr<torch::optim::Optimizer>& dual_optimizer() const;
   /// The options.
-  const ConstrainedOptimizerOptions& options() const { return options_; }
+  const ConstrainedOptimizerOptions& options() const;
   /// Number of step() calls completed (skipped steps included).
-  int64_t iteration() const { return iteration_; }
+  int64_t iteration() const;
   /// Sets the iteration counter (used when resuming from a checkpoint).
-  void set_iteration(int64_t iteration) { iteration_ = iteration; }
-
-  /// Internal: one validated evaluation of the closure.
-  struct Evaluation;
-  /// Internal: copies of the state a half-step changes, for NonFinitePolicy::kSkipStep.
-  struct Snapshot;
+  void set_iteration(int64_t iteration);
 
  protected:
-  /// Calls the closure and validates what it returned (shapes, dtypes, indices, ownership).
-  /// Returns false (and fills `result`) when the step must be skipped for non-finite values.
-  /// `stage` prefixes the reason ("" for the first evaluation); `taken` says, in a kThrow
-  /// message, what the step already changed.
-  bool evaluate(const Closure& closure, Evaluation& eval, StepResult& result,
-                const char* stage = "", const char* taken = "nothing was changed");
-  /// Reports a non-finite quantity: throws under kThrow (naming `what` and `taken`), else
-  /// marks `result` skipped. Returns false.
-  bool non_finite(StepResult& result, NonFiniteQuantity quantity, const std::string& constraint,
-                  const std::string& what, const char* stage, const char* taken);
-  /// Checks every primal gradient (after the backward pass); false when the step is skipped.
-  bool check_gradients(StepResult& result, const char* stage, const char* taken);
-  /// Checks the multipliers that the last dual step (`when`: "after the dual step" or "after
-  /// the extrapolation") could move for `eval`; false when the step is skipped.
-  bool check_multipliers(Evaluation& eval, StepResult& result, const char* stage, const char* when,
-                         const char* taken);
-  /// Under kSkipStep copies the dual state into `snapshot`; steps the dual optimizer; checks the
-  /// multipliers. On a skip or under kSkipStep on any exception, restores all of `snapshot`.
-  bool checked_dual_step(Evaluation& eval, StepResult& result, Snapshot& snapshot,
-                         const char* taken);
-  /// Whether the policy is NonFinitePolicy::kSkipStep.
-  bool skipping() const { return options_.non_finite() == NonFinitePolicy::kSkipStep; }
-  /// Copies what the dual step can change: the observed multipliers (`all`: every multiplier
-  /// and the dual optimizer's whole state) and the dual optimizer's state.
-  void snapshot_dual(Evaluation& eval, Snapshot& snapshot, bool all);
-  /// Copies the observed penalty coefficients that an updater may change.
-  void snapshot_penalties(Evaluation& eval, Snapshot& snapshot);
-  /// Copies the primal optimizers' state: of the parameters that have a gradient, or with
-  /// `all_states` of every parameter; with `parameters`, also the primal parameters and the
-  /// tensors of the projections.
-  void snapshot_primal(Snapshot& snapshot, bool parameters, bool all_states);
-  /// The primal Lagrangian of an evaluation, with the current multipliers and penalties.
-  torch::Tensor primal_lagrangian(Evaluation& eval);
-  /// Zeroes primal gradients; computes the Lagrangian; one backward pass.
-  torch::Tensor primal_backward(Evaluation& eval);
-  /// Writes the dual gradients of every observed constraint (negated ascent direction).
-  void write_dual_gradients(Evaluation& eval);
-  /// Steps the dual optimizer and projects the multipliers (penalty updaters run separately).
-  void dual_step();
-  /// Steps every primal optimizer and applies the projections.
-  void primal_step();
-  /// Applies the projections of primal parameters.
-  void project_primal();
-  /// Fills the per-constraint entries of `result` from an evaluation.
-  void record(Evaluation& eval, StepResult& result);
-  /// Runs the penalty updaters on an evaluation (after the dual step).
-  void update_penalties(Evaluation& eval, StepResult& result);
-  /// Starts a result (iteration number, registered constraints).
-  StepResult start_result() const;
-  /// Warns once per optimizer, naming them, when an evaluation leaves constraints unobserved
-  /// that are not ConstraintOptions::occasional.
-  void warn_unobserved(const Evaluation& eval);
-  /// "the multipliers of 'a', 'b'": what the dual optimizer holds, for messages.
-  std::string dual_holders() const;
-  /// Refuses a parameter group whose learning rate is negative or not finite, naming `who`.
-  static void check_learning_rates(torch::optim::Optimizer& opt, const std::string& who);
+  /// The step engine the schemes' step() is written with (internal, src/step_engine.h).
+  detail::StepEngine& engine() { return *engine_; }
 
-  Problem problem_;
-  std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_;
-  std::shared_ptr<torch::optim::Optimizer> dual_;
-  ConstrainedOptimizerOptions options_;
-  std::vector<std::pair<std::vector<torch::Tensor>, Projection>> projections_;
-  int64_t iteration_ = 0;
-  size_t constraint_count_ = 0;
-  std::vector<std::shared_ptr<Multiplier>> multipliers_;
-  std::unordered_set<const void*> parameter_storages_;  // to detect violations that alias them
-  std::vector<c10::optional<torch::ScalarType>> multiplier_dtypes_;  // by constraint index
-  bool primal_requires_grad_ = false;  // some primal parameter requires a gradient
-  bool warned_unobserved_ = false;     // the unobserved-constraint warning was given
+ private:
+  std::unique_ptr<detail::StepEngine> engine_;
 };
 
 /// Simultaneous gradient descent-ascent: evaluate at (x_t, lambda_t); one backward pass; step

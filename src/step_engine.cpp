@@ -1,0 +1,300 @@
+// The step engine's half-steps: the primal Lagrangian and its backward pass, the dual gradients,
+// the dual and primal steps (and extrapolations), the penalty updates and the step's result.
+#include "src/step_engine.h"
+
+#include "feasible/optim/extra.h"
+
+namespace feasible {
+namespace detail {
+namespace {
+
+optim::ExtrapolationOptimizer& as_extra(torch::optim::Optimizer& opt) {
+  // The scheme's constructor checked the type.
+  return dynamic_cast<optim::ExtrapolationOptimizer&>(opt);
+}
+
+}  // namespace
+
+const char* text(Stage stage) {
+  switch (stage) {
+    case Stage::kSecond:
+      return "second evaluation: ";
+    case Stage::kHalf:
+      return "half point: ";
+    default:
+      return "";
+  }
+}
+
+const char* text(Taken taken) {
+  switch (taken) {
+    case Taken::kDual:
+      return "the dual step was taken and the multipliers hold its values; the primal step and "
+             "the penalty update were not taken";
+    case Taken::kDualPenalty:
+      return "the dual step and the penalty update were taken; the primal step was not";
+    case Taken::kPrimal:
+      return "the primal step was taken";
+    case Taken::kPrimalDual:
+      return "the primal and dual steps were taken and the multipliers hold the dual step's "
+             "values; the penalty update was not taken";
+    case Taken::kHalfReturned:
+      return "the parameters and multipliers were returned to (x_t, lambda_t); the optimizers' "
+             "moments keep the extrapolation's update";
+    case Taken::kFinalReturned:
+      return "the primal parameters were returned to x_t; the multipliers hold the dual "
+             "update's values; the optimizers' moments keep their updates";
+    default:
+      return "nothing was changed";
+  }
+}
+
+const char* text(After after) {
+  return after == After::kDualStep ? "after the dual step" : "after the extrapolation";
+}
+
+StepResult StepEngine::start_result() const {
+  StepResult r = blank_;
+  r.iteration = iteration_;
+  return r;
+}
+
+torch::Tensor StepEngine::primal_lagrangian(Evaluation& eval) {
+  const torch::Tensor& loss = eval.state.loss;
+  torch::Tensor lagrangian = loss.dim() == 0 ? loss : loss.reshape({});
+  for (auto& item : eval.items) {
+    const auto& c = item.constraint;
+    const auto& f = c.formulation();
+    if (c.multiplier()) {
+      // Read, not copied: the backward pass comes before any change to the multiplier, and
+      // record() or the dual step copies values that are the multiplier's own storage.
+      torch::NoGradGuard no_grad;
+      item.lambda = c.multiplier()->evaluate(item.idx, item.features);
+      item.lambda_is_live = item.lambda.has_storage() &&
+                            parameter_storages_.count(item.lambda.storage().unsafeGetStorageImpl());
+    }
+    if (c.penalty()) {
+      // A copy only when an updater may change the coefficient in place before record().
+      item.penalty = c.penalty()->observed(item.idx);
+      if (c.options().penalty_updater()) item.penalty = item.penalty.clone();
+    }
+    if (!item.state->contributes_to_primal()) continue;
+    lagrangian = lagrangian + f->primal_term(item.v, item.lambda, item.penalty, c.kind());
+  }
+  eval.lagrangian = lagrangian;
+  return lagrangian;
+}
+
+bool StepEngine::backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken) {
+  for (auto& opt : primal_) opt->zero_grad();
+  torch::Tensor lagrangian = primal_lagrangian(eval);
+  if (lagrangian.requires_grad()) lagrangian.backward();
+  return check_gradients(result, stage, taken);
+}
+
+void StepEngine::write_dual_gradients(Evaluation& eval) {
+  for (const auto& m : multipliers_) m->clear_gradient();
+  torch::Tensor implicit_loss;
+  for (auto& item : eval.items) {
+    const auto& c = item.constraint;
+    if (!c.multiplier() || !item.state->contributes_to_dual()) continue;
+    torch::Tensor pen = c.penalty() ? c.penalty()->observed(item.sidx) : torch::Tensor();
+    torch::Tensor ascent = c.formulation()->dual_ascent(item.s, pen, c.kind());
+    if (c.multiplier()->writes_gradient_directly()) {
+      c.multiplier()->write_ascent(item.sidx, ascent);
+    } else {
+      at::AutoGradMode enable_grad(true);
+      torch::Tensor lam = c.multiplier()->evaluate(item.sidx, item.features);
+      torch::Tensor term = -(lam * ascent.to(lam.dtype())).sum();
+      implicit_loss = implicit_loss.defined() ? implicit_loss + term : term;
+    }
+  }
+  if (implicit_loss.defined() && implicit_loss.requires_grad()) {
+    at::AutoGradMode enable_grad(true);
+    implicit_loss.backward();
+  }
+}
+
+void StepEngine::update_penalties(Evaluation& eval, StepResult& result) {
+  for (auto& item : eval.items) {
+    const auto& c = item.constraint;
+    const auto& updater = c.options().penalty_updater();
+    if (!updater || !c.penalty() || !item.state->contributes_to_dual()) continue;
+    item.penalty_capped = updater->update(*c.penalty(), item.s, item.sidx, c.kind());
+    result.constraints[c.index()].penalty_capped = item.penalty_capped;
+  }
+}
+
+void StepEngine::dual_step() {
+  if (!dual_) return;
+  for (const auto& m : multipliers_) m->before_dual_step();
+  try {
+    dual_->step();
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "ConstrainedOptimizer::step: the dual optimizer (", dual_holders(),
+                ") failed: ", e.msg());
+  }
+  for (const auto& m : multipliers_) {
+    m->project();
+    m->after_dual_step();
+  }
+}
+
+void StepEngine::dual_extrapolate() {
+  if (!dual_) return;
+  for (const auto& m : multipliers_) m->before_dual_step();
+  as_extra(*dual_).extrapolate();
+  for (const auto& m : multipliers_) {
+    m->project();
+    m->after_dual_step();
+  }
+}
+
+bool StepEngine::checked_dual_step(Evaluation& eval, StepResult& result, Transaction& tx,
+                                   Taken taken) {
+  if (!dual_) return true;
+  if (skipping()) snapshot_dual(eval, tx.snapshot(), /*all=*/false);
+  copy_live_multipliers(eval);
+  const Constraint* bad = nullptr;
+  if (fused_dual_step(eval, bad)) {
+    return bad == nullptr ||
+           multiplier_not_finite(*bad, result, Stage::kFirst, After::kDualStep, taken);
+  }
+  dual_step();
+  return check_multipliers(eval, result, Stage::kFirst, After::kDualStep, taken);
+}
+
+// Multiplier values that the primal term read in place are copied (for the result) before a
+// dual step changes them.
+void StepEngine::copy_live_multipliers(Evaluation& eval) {
+  for (auto& item : eval.items) {
+    if (!item.lambda_is_live) continue;
+    item.lambda = item.lambda.clone();
+    item.lambda_is_live = false;
+  }
+}
+
+namespace {
+
+// Projects n values onto [lo, hi] in place (NaN stays NaN, as with clamp_); whether all are
+// finite afterwards.
+template <typename T>
+bool project_and_check(T* p, int64_t n, T lo, T hi) {
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) {
+    T x = p[i];
+    if (x < lo) {
+      x = lo;
+    } else if (x > hi) {
+      x = hi;
+    }
+    p[i] = x;
+    finite = finite && std::isfinite(x);
+  }
+  return finite;
+}
+
+}  // namespace
+
+// The dual step when the dual optimizer is a plain SGD (no momentum, no weight decay) over dense
+// CPU multipliers: SGD's own update (p += -lr * grad), then the projection and the finite check
+// in one pass over each multiplier. `bad`: the first observed constraint (in evaluation order)
+// whose multiplier is not finite. False (nothing done) when the path does not apply.
+bool StepEngine::fused_dual_step(Evaluation& eval, const Constraint*& bad) {
+  if (!fused_sgd_) return false;
+  for (const auto& group : dual_->param_groups()) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
+    if (o.momentum() != 0 || o.weight_decay() != 0 || o.nesterov()) return false;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& group : dual_->param_groups()) {
+    const double lr = group.options().get_lr();
+    for (auto& p : group.params()) {
+      if (p.grad().defined()) p.add_(p.grad(), -1 * lr);
+    }
+  }
+  std::vector<bool>& finite = fused_finite_;
+  finite.assign(multiplier_parameters_.size(), true);
+  for (const auto& c : problem_.constraints()) {
+    const auto& m = c.multiplier();
+    if (!m) continue;
+    const auto range = m->bounds();
+    torch::Tensor& v = multiplier_parameters_[c.index()][0];
+    AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "project", [&] {
+      finite[c.index()] = project_and_check<scalar_t>(v.data_ptr<scalar_t>(), v.numel(),
+                                                      static_cast<scalar_t>(range.first),
+                                                      static_cast<scalar_t>(range.second));
+    });
+  }
+  for (const auto& item : eval.items) {
+    if (!item.constraint.multiplier() || !item.state->contributes_to_dual()) continue;
+    if (!finite[item.constraint.index()]) {
+      bad = &item.constraint;
+      break;
+    }
+  }
+  return true;
+}
+
+void StepEngine::project_primal() {
+  if (projections_.empty()) return;
+  torch::NoGradGuard no_grad;
+  for (auto& entry : projections_) {
+    for (auto& p : entry.first) entry.second(p);
+  }
+}
+
+void StepEngine::primal_step() {
+  for (size_t i = 0; i < primal_.size(); ++i) {
+    try {
+      primal_[i]->step();
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, "ConstrainedOptimizer::step: primal optimizer ", i, " failed: ", e.msg());
+    }
+  }
+  project_primal();
+}
+
+void StepEngine::primal_extrapolate() {
+  for (auto& opt : primal_) as_extra(*opt).extrapolate();
+  project_primal();
+}
+
+void StepEngine::restore_extrapolation() {
+  for (auto& opt : primal_) as_extra(*opt).restore();
+  restore_dual_extrapolation();
+}
+
+void StepEngine::restore_dual_extrapolation() {
+  if (dual_) as_extra(*dual_).restore();
+}
+
+void StepEngine::record(Evaluation& eval, StepResult& result) {
+  result.loss = eval.state.loss.detach();
+  if (result.loss.dim() != 0) result.loss = result.loss.reshape({});
+  if (eval.lagrangian.defined()) result.lagrangian = eval.lagrangian.detach();
+  for (auto& item : eval.items) {
+    auto& cr = result.constraints[item.constraint.index()];
+    cr.observed = true;
+    // A violation that aliases a parameter (which the step then changes in place) is copied;
+    // the strict violation, when it is the violation, already is [n] and detached.
+    if (item.strict_is_copy) {
+      cr.violation = item.s;
+    } else {
+      cr.violation = detached_copy_if_alias(item.v);
+      if (cr.violation.dim() == 0) cr.violation = cr.violation.reshape({1});
+    }
+    cr.strict_violation = item.s;
+    cr.indices = item.idx;
+    cr.strict_indices = item.sidx;
+    if (item.lambda_is_live) {  // the multiplier's storage: the step may change it
+      item.lambda = item.lambda.clone();
+      item.lambda_is_live = false;
+    }
+    cr.multiplier = item.lambda;
+    cr.penalty = item.penalty;
+  }
+}
+
+}  // namespace detail
+}  // namespace feasible

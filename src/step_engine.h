@@ -1,0 +1,228 @@
+// The step engine behind the schemes: validated evaluations of the closure, the non-finite
+// checks, the copies that let a skipped step restore everything, and the half-steps the schemes
+// are made of. Internal: not installed, not part of the API.
+#pragma once
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "feasible/optimizer.h"
+#include "src/state_key.h"
+
+namespace feasible {
+namespace detail {
+
+/// Where in a step an evaluation or check happens; prefixes skip reasons and kThrow messages.
+enum class Stage {
+  kFirst,   ///< the first evaluation (no prefix)
+  kSecond,  ///< AlternatingPrimalDual's re-evaluation after the primal step
+  kHalf,    ///< Extragradient's evaluation at the half point
+};
+
+/// What the step had already changed when a non-finite value was found (kThrow messages).
+enum class Taken {
+  kNothing,
+  kDual,           ///< the dual step, not the primal step nor the penalty update
+  kDualPenalty,    ///< the dual step and the penalty update, not the primal step
+  kPrimal,         ///< the primal step
+  kPrimalDual,     ///< the primal and dual steps, not the penalty update
+  kHalfReturned,   ///< Extragradient, half point: back at (x_t, lambda_t), moments updated
+  kFinalReturned,  ///< Extragradient, final update: back at x_t, multipliers updated
+};
+
+/// Which dual move a multiplier check follows.
+enum class After { kDualStep, kExtrapolation };
+
+/// The message prefix of a stage ("" for the first evaluation).
+const char* text(Stage stage);
+/// What a kThrow message says was taken.
+const char* text(Taken taken);
+/// "after the dual step" or "after the extrapolation".
+const char* text(After after);
+
+/// One validated evaluation of the closure.
+struct Evaluation {
+  struct Item {
+    Constraint constraint;
+    const ConstraintState* state = nullptr;
+    torch::Tensor v;              // [n] (or 0-d for a dense constraint of size 1), differentiable
+    torch::Tensor s;              // [m], detached
+    bool strict_is_copy = false;  // s is the violation (no strict violation given)
+    torch::Tensor idx;            // [n] int64, undefined for dense
+    torch::Tensor sidx;           // [m] int64, undefined for dense
+    torch::Tensor features;       // implicit multipliers (detached)
+    torch::Tensor lambda;         // multiplier values used in the primal term
+    bool lambda_is_live = false;  // lambda is the multiplier's own storage (copied for results)
+    torch::Tensor penalty;        // penalty used in the primal term
+    bool penalty_capped = false;
+  };
+  ProblemState state;
+  std::vector<Item> items;
+  torch::Tensor lagrangian;
+};
+
+/// Copies of what a half-step changes, taken only under NonFinitePolicy::kSkipStep.
+class Snapshot {
+ public:
+  /// Copies the whole tensor.
+  void tensor(const torch::Tensor& t);
+  /// Copies rows `idx` of `t`.
+  void rows(const torch::Tensor& t, const torch::Tensor& idx);
+  /// The state of the parameters of `opt` that have a gradient (`all`: of every parameter).
+  void optimizer(torch::optim::Optimizer& opt, bool all);
+  /// Puts everything back (newest copy first, so the oldest wins); then forgets it.
+  void restore();
+
+ private:
+  struct Copy {
+    torch::Tensor target;  // the live tensor
+    torch::Tensor rows;    // the copied rows (undefined: the whole tensor)
+    torch::Tensor values;  // their values
+  };
+  struct State {
+    torch::optim::Optimizer* optimizer = nullptr;
+    StateKey key;
+    std::unique_ptr<torch::optim::OptimizerParamState> state;  // null: there was none
+    std::vector<Copy> rows;  // rows of the state's tensors (when `state` shares them)
+  };
+  std::vector<Copy> tensors_;
+  std::vector<State> states_;
+};
+
+/// A step's undo log: restores its snapshot (and runs its rollback action) when it is destroyed
+/// without commit(), i.e. on an exception or a skipped step. Under kThrow the snapshot holds no
+/// copies, so only the rollback action has an effect.
+class Transaction {
+ public:
+  Transaction() = default;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction() noexcept(false);
+
+  /// The copies to restore.
+  Snapshot& snapshot() { return snapshot_; }
+  /// Runs before the snapshot is restored (e.g. the extrapolation optimizers' restore()).
+  void on_rollback(std::function<void()> action) { rollback_ = std::move(action); }
+  /// Keeps what the step did.
+  void commit() { committed_ = true; }
+
+ private:
+  Snapshot snapshot_;
+  std::function<void()> rollback_;
+  bool committed_ = false;
+  int exceptions_ = std::uncaught_exceptions();
+};
+
+/// The state of a constrained optimizer and the half-steps its schemes are made of.
+class StepEngine {
+ public:
+  StepEngine(Problem problem, std::vector<std::shared_ptr<torch::optim::Optimizer>> primal,
+             std::shared_ptr<torch::optim::Optimizer> dual, ConstrainedOptimizerOptions options);
+
+  /// Whether the policy is NonFinitePolicy::kSkipStep.
+  bool skipping() const { return options_.non_finite() == NonFinitePolicy::kSkipStep; }
+  /// Starts a result (iteration number, registered constraints).
+  StepResult start_result() const;
+  /// Ends a step: counts it.
+  void finish() { ++iteration_; }
+
+  /// Calls the closure and validates what it returned; false (and `result` skipped) when the
+  /// step must be skipped for a non-finite value.
+  bool evaluate(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage,
+                Taken taken);
+  /// Zeroes primal gradients, forms the Lagrangian, one backward pass, checks the gradients.
+  bool backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
+  /// Checks every primal gradient; false when the step is skipped.
+  bool check_gradients(StepResult& result, Stage stage, Taken taken);
+  /// Checks the multipliers that the last dual move could change for `eval`.
+  bool check_multipliers(Evaluation& eval, StepResult& result, Stage stage, After after,
+                         Taken taken);
+  /// Under kSkipStep copies the dual state into `tx`; steps the dual optimizer; projects;
+  /// checks the multipliers. False when the step is skipped.
+  bool checked_dual_step(Evaluation& eval, StepResult& result, Transaction& tx, Taken taken);
+  /// Writes the dual gradients of every observed constraint (negated ascent direction).
+  void write_dual_gradients(Evaluation& eval);
+  /// Steps the dual optimizer and projects the multipliers.
+  void dual_step();
+  /// Extrapolates the dual player (ExtrapolationOptimizer) and projects the multipliers.
+  void dual_extrapolate();
+  /// Steps every primal optimizer and applies the projections.
+  void primal_step();
+  /// Extrapolates every primal optimizer and applies the projections.
+  void primal_extrapolate();
+  /// Returns every extrapolation optimizer to its saved point.
+  void restore_extrapolation();
+  /// Returns the dual extrapolation optimizer to its saved point.
+  void restore_dual_extrapolation();
+  /// Applies the projections of primal parameters.
+  void project_primal();
+  /// Runs the penalty updaters on an evaluation.
+  void update_penalties(Evaluation& eval, StepResult& result);
+  /// Fills the per-constraint entries of `result` from an evaluation.
+  void record(Evaluation& eval, StepResult& result);
+
+  /// Copies what the dual step can change (`all`: every multiplier and the whole state).
+  void snapshot_dual(Evaluation& eval, Snapshot& snapshot, bool all);
+  /// Copies the observed penalty coefficients that an updater may change.
+  void snapshot_penalties(Evaluation& eval, Snapshot& snapshot);
+  /// Copies the primal optimizers' state (and with `parameters` the primal parameters and the
+  /// tensors of the projections).
+  void snapshot_primal(Snapshot& snapshot, bool parameters, bool all_states);
+
+  /// "the multipliers of 'a', 'b'": what the dual optimizer holds, for messages.
+  std::string dual_holders() const;
+
+  Problem problem_;
+  std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_;
+  std::shared_ptr<torch::optim::Optimizer> dual_;
+  ConstrainedOptimizerOptions options_;
+  std::vector<std::pair<std::vector<torch::Tensor>, Projection>> projections_;
+  int64_t iteration_ = 0;
+
+ private:
+  void check_duals_held(const std::vector<torch::Tensor>& duals);
+  bool fuses_dual_step() const;
+  void validate_item(Evaluation::Item& item, bool grad_expected);
+  bool check_evaluation(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
+  bool non_finite(StepResult& result, NonFiniteQuantity quantity, const std::string& constraint,
+                  const std::string& what, Stage stage, Taken taken);
+  torch::Tensor primal_lagrangian(Evaluation& eval);
+  void copy_live_multipliers(Evaluation& eval);
+  bool fused_dual_step(Evaluation& eval, const Constraint*& bad);
+  bool multiplier_not_finite(const Constraint& c, StepResult& result, Stage stage, After after,
+                             Taken taken);
+  void warn_unobserved(const Evaluation& eval);
+  torch::Tensor detached_copy_if_alias(const torch::Tensor& v) const;
+
+  size_t constraint_count_ = 0;
+  std::vector<std::shared_ptr<Multiplier>> multipliers_;
+  std::unordered_set<const void*> parameter_storages_;  // to detect violations that alias them
+  std::vector<c10::optional<torch::ScalarType>> multiplier_dtypes_;  // by constraint index
+  bool primal_requires_grad_ = false;  // some primal parameter requires a gradient
+  bool warned_unobserved_ = false;     // the unobserved-constraint warning was given
+  // The dual optimizer is a plain torch::optim::SGD over dense CPU multipliers only: its step,
+  // the projection and the finite check run in one pass (fused_dual_step).
+  bool fused_sgd_ = false;
+  std::vector<std::vector<torch::Tensor>> multiplier_parameters_;  // by constraint index
+  StepResult blank_;                    // the result before a step (names, kinds)
+  std::vector<torch::Tensor> scratch_;  // tensors to check, reused across steps
+  std::vector<bool> fused_finite_;      // by constraint index, reused across steps
+};
+
+/// Whether every entry of every tensor is finite; the position of the first that is not, or -1.
+int64_t first_non_finite(const std::vector<torch::Tensor>& tensors);
+
+/// Checks an index tensor of an indexed constraint; returns it as int64.
+torch::Tensor checked_indices(const torch::Tensor& given, const Constraint& c, const char* field);
+
+/// A copy of an optimizer's per-parameter state that shares no tensor with it.
+std::unique_ptr<torch::optim::OptimizerParamState> deep_copy(
+    const torch::optim::OptimizerParamState& state);
+
+}  // namespace detail
+}  // namespace feasible
