@@ -29,6 +29,7 @@
 #include "feasible/problem.h"
 #include "feasible/version.h"
 #include "src/checkpoint_format.h"
+#include "src/optimizer_traits.h"
 #include "src/state_key.h"
 
 namespace feasible {
@@ -168,89 +169,8 @@ void read_tensors(InputArchive& a,
 
 // ------------------------------------------------------------ optimizers
 
-// One entry per supported optimizer type: its name in files, and how to make an empty state and
-// list the state's tensors (for validation and device placement).
-struct TensorField {
-  torch::Tensor* tensor;
-  bool required;
-  bool is_bool;
-};
-struct OptimizerType {
-  std::string name;
-  bool has_state = true;
-  std::function<std::unique_ptr<torch::optim::OptimizerParamState>()> make;
-  std::function<std::vector<TensorField>(torch::optim::OptimizerParamState&)> fields;
-};
-
-template <typename S>
-std::unique_ptr<torch::optim::OptimizerParamState> make_state() {
-  return std::make_unique<S>();
-}
-
-OptimizerType optimizer_type(const torch::optim::Optimizer& o) {
-  using namespace torch::optim;
-  if (dynamic_cast<const SGD*>(&o)) {
-    return {"torch::optim::SGD", true, make_state<SGDParamState>, [](OptimizerParamState& s) {
-              auto& st = static_cast<SGDParamState&>(s);
-              return std::vector<TensorField>{{&st.momentum_buffer(), false, false}};
-            }};
-  }
-  if (dynamic_cast<const Adam*>(&o)) {
-    return {"torch::optim::Adam", true, make_state<AdamParamState>, [](OptimizerParamState& s) {
-              auto& st = static_cast<AdamParamState&>(s);
-              return std::vector<TensorField>{{&st.exp_avg(), true, false},
-                                              {&st.exp_avg_sq(), true, false},
-                                              {&st.max_exp_avg_sq(), false, false}};
-            }};
-  }
-  if (dynamic_cast<const AdamW*>(&o)) {
-    return {"torch::optim::AdamW", true, make_state<AdamWParamState>, [](OptimizerParamState& s) {
-              auto& st = static_cast<AdamWParamState&>(s);
-              return std::vector<TensorField>{{&st.exp_avg(), true, false},
-                                              {&st.exp_avg_sq(), true, false},
-                                              {&st.max_exp_avg_sq(), false, false}};
-            }};
-  }
-  if (dynamic_cast<const RMSprop*>(&o)) {
-    return {"torch::optim::RMSprop", true, make_state<RMSpropParamState>,
-            [](OptimizerParamState& s) {
-              auto& st = static_cast<RMSpropParamState&>(s);
-              return std::vector<TensorField>{{&st.square_avg(), true, false},
-                                              {&st.momentum_buffer(), false, false},
-                                              {&st.grad_avg(), false, false}};
-            }};
-  }
-  if (dynamic_cast<const Adagrad*>(&o)) {
-    return {"torch::optim::Adagrad", true, make_state<AdagradParamState>,
-            [](OptimizerParamState& s) {
-              auto& st = static_cast<AdagradParamState&>(s);
-              return std::vector<TensorField>{{&st.sum(), true, false}};
-            }};
-  }
-  if (dynamic_cast<const optim::NuPI*>(&o)) {
-    return {"feasible::optim::NuPI", true, make_state<optim::NuPIParamState>,
-            [](OptimizerParamState& s) {
-              auto& st = static_cast<optim::NuPIParamState&>(s);
-              return std::vector<TensorField>{{&st.xi(), true, false}, {&st.seen(), true, true}};
-            }};
-  }
-  if (dynamic_cast<const optim::ExtraAdam*>(&o)) {
-    return {"feasible::optim::ExtraAdam", true, make_state<optim::ExtraAdamParamState>,
-            [](OptimizerParamState& s) {
-              auto& st = static_cast<optim::ExtraAdamParamState&>(s);
-              return std::vector<TensorField>{{&st.exp_avg(), true, false},
-                                              {&st.exp_avg_sq(), true, false}};
-            }};
-  }
-  if (dynamic_cast<const optim::ExtraSGD*>(&o)) {
-    return {"feasible::optim::ExtraSGD", false, nullptr, nullptr};
-  }
-  return {"", false, nullptr, nullptr};
-}
-
-const char* kSupported =
-    "torch::optim::SGD, Adam, AdamW, RMSprop, Adagrad, feasible::optim::NuPI, ExtraSGD, "
-    "ExtraAdam";
+using detail::OptimizerTraits;
+using detail::StateField;
 
 std::vector<torch::Tensor> all_params(const torch::optim::Optimizer& o) {
   std::vector<torch::Tensor> out;
@@ -262,11 +182,12 @@ std::vector<torch::Tensor> all_params(const torch::optim::Optimizer& o) {
 
 void write_optimizer(OutputArchive& a, const torch::optim::Optimizer& o, const std::string& label,
                      const std::string& path) {
-  const OptimizerType type = optimizer_type(o);
-  TORCH_CHECK(!type.name.empty(), "cannot save checkpoint '", path, "': the ", label, " has type ",
+  const OptimizerTraits* type = detail::traits_of(o);
+  TORCH_CHECK(type != nullptr, "cannot save checkpoint '", path, "': the ", label, " has type ",
               c10::demangle(typeid(o).name()),
-              ", which checkpoints do not support (supported: ", kSupported, ")");
-  put_str(a, "type", type.name);
+              ", which checkpoints do not support (supported: ", detail::supported_optimizers(),
+              ")");
+  put_str(a, "type", type->name);
   const auto& groups = o.param_groups();
   put_int(a, "groups/size", static_cast<int64_t>(groups.size()));
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -281,8 +202,8 @@ void write_optimizer(OutputArchive& a, const torch::optim::Optimizer& o, const s
       put_str(a, pk + "/shape", shape_of(params[k]));
       auto it = o.state().find(key_of(params[k]));
       if (it != o.state().end()) {
-        TORCH_CHECK(type.has_state, "cannot save checkpoint '", path, "': the ", label, " (",
-                    type.name, ") has an unexpected per-parameter state");
+        TORCH_CHECK(type->has_state(), "cannot save checkpoint '", path, "': the ", label, " (",
+                    type->name, ") has an unexpected per-parameter state");
         OutputArchive st(a.compilation_unit());
         it->second->serialize(st);
         a.write(pk + "/state", st);
@@ -311,15 +232,16 @@ struct StagedOptimizer {
 // state. Throws (caught by load) only for a malformed payload.
 void read_optimizer(InputArchive& a, torch::optim::Optimizer& o, const std::string& label,
                     std::vector<std::string>& diffs, std::vector<StagedOptimizer>& staged) {
-  const OptimizerType type = optimizer_type(o);
+  const OptimizerTraits* type = detail::traits_of(o);
   const std::string stored_type = get_str(a, "type");
-  if (type.name.empty()) {
-    diffs.push_back(label + ": type " + c10::demangle(typeid(o).name()) +
-                    " is not supported by checkpoints (supported: " + kSupported + ")");
+  if (type == nullptr) {
+    diffs.push_back(
+        label + ": type " + c10::demangle(typeid(o).name()) +
+        " is not supported by checkpoints (supported: " + detail::supported_optimizers() + ")");
     return;
   }
-  if (stored_type != type.name) {
-    diffs.push_back(label + ": " + stored_type + " in the checkpoint, " + type.name + " here");
+  if (stored_type != type->name) {
+    diffs.push_back(label + ": " + stored_type + " in the checkpoint, " + type->name + " here");
     return;
   }
   auto& groups = o.param_groups();
@@ -365,12 +287,12 @@ void read_optimizer(InputArchive& a, torch::optim::Optimizer& o, const std::stri
       const std::string pk = gk + "/param/" + std::to_string(k);
       InputArchive st_archive;
       if (!a.try_read(pk + "/state", st_archive)) continue;
-      TORCH_CHECK(type.has_state, label, " (", type.name,
+      TORCH_CHECK(type->has_state(), label, " (", type->name,
                   ") has a per-parameter state in the checkpoint, which this type never has");
-      auto st = type.make();
+      auto st = type->make_state();
       st->serialize(st_archive);
       const torch::Tensor& p = params[k];
-      for (const TensorField& f : type.fields(*st)) {
+      for (const StateField& f : type->fields(*st)) {
         if (!f.tensor->defined()) {
           TORCH_CHECK(!f.required, label, ", ", pk, ": a state tensor is missing");
           continue;
