@@ -148,11 +148,7 @@ StepEngine::StepEngine(Problem problem,
       primal_(std::move(primal)),
       dual_(std::move(dual)),
       options_(options) {
-  const auto policy = options_.non_finite();
-  TORCH_CHECK(policy == NonFinitePolicy::kThrow || policy == NonFinitePolicy::kSkipStep,
-              "ConstrainedOptimizerOptions.non_finite must be NonFinitePolicy::kThrow or "
-              "kSkipStep, got ",
-              static_cast<int>(policy));
+  options_.validate();
   TORCH_CHECK(!primal_.empty(), "ConstrainedOptimizer: at least one primal optimizer is needed");
   for (size_t i = 0; i < primal_.size(); ++i) {
     TORCH_CHECK(primal_[i] != nullptr, "ConstrainedOptimizer: primal optimizer ", i, " is null");

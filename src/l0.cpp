@@ -3,6 +3,8 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "src/validate.h"
+
 namespace feasible {
 
 const char* to_string(L0GateKind kind) {
@@ -16,31 +18,30 @@ const char* to_string(L0GateKind kind) {
 }
 
 void L0GateOptions::validate() const {
-  TORCH_CHECK(kind() == L0GateKind::kInputUnits || kind() == L0GateKind::kWeights,
-              "L0GateOptions.kind must be kInputUnits or kWeights, got ", static_cast<int>(kind()));
-  TORCH_CHECK(std::isfinite(temperature()) && temperature() > 0,
-              "L0GateOptions.temperature must be finite and > 0, got ", temperature());
-  TORCH_CHECK(std::isfinite(stretch_low()) && stretch_low() < 0,
-              "L0GateOptions.stretch_low must be finite and < 0, got ", stretch_low());
-  TORCH_CHECK(std::isfinite(stretch_high()) && stretch_high() > 1,
-              "L0GateOptions.stretch_high must be finite and > 1, got ", stretch_high());
-  TORCH_CHECK(init_drop_rate() > 0 && init_drop_rate() < 1,
-              "L0GateOptions.init_drop_rate must be in (0, 1), got ", init_drop_rate());
-  TORCH_CHECK(std::isfinite(init_noise()) && init_noise() >= 0,
-              "L0GateOptions.init_noise must be finite and >= 0, got ", init_noise());
-  TORCH_CHECK(noise_eps() > 0 && noise_eps() < 0.5,
-              "L0GateOptions.noise_eps must be in (0, 0.5), got ", noise_eps());
+  const detail::Validator check("L0GateOptions");
+  using Interval = detail::Validator::Interval;
+  check.one_of("kind", kind() == L0GateKind::kInputUnits || kind() == L0GateKind::kWeights,
+               "kInputUnits or kWeights", kind());
+  check.positive("temperature", temperature());
+  check.below("stretch_low", stretch_low(), 0.0);
+  check.above("stretch_high", stretch_high(), 1.0);
+  check.in_range("init_drop_rate", init_drop_rate(), 0.0, 1.0, Interval::kOpen);
+  check.at_least("init_noise", init_noise(), 0.0);
+  check.in_range("noise_eps", noise_eps(), 0.0, 0.5, Interval::kOpen);
 }
 
 L0LinearOptions::L0LinearOptions(int64_t in_features, int64_t out_features)
     : in_features_(in_features), out_features_(out_features) {}
 
+void L0LinearOptions::validate() const {
+  const detail::Validator check("L0LinearOptions");
+  check.at_least("in_features", in_features(), int64_t{1});
+  check.at_least("out_features", out_features(), int64_t{1});
+  gate().validate();
+}
+
 L0LinearImpl::L0LinearImpl(L0LinearOptions options_) : options(std::move(options_)) {
-  TORCH_CHECK(options.in_features() >= 1, "L0LinearOptions.in_features must be >= 1, got ",
-              options.in_features());
-  TORCH_CHECK(options.out_features() >= 1, "L0LinearOptions.out_features must be >= 1, got ",
-              options.out_features());
-  options.gate().validate();
+  options.validate();
   reset();
 }
 

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "src/validate.h"
+
 namespace feasible {
 
 // ---------------------------------------------------------------- Multiplier
@@ -37,9 +39,7 @@ void Multiplier::project() {
 }
 
 void Multiplier::set_max_value(c10::optional<double> max_value) {
-  TORCH_CHECK(!max_value || (*max_value > 0 && std::isfinite(*max_value)),
-              "Multiplier.max_value must be finite and > 0 (or unset), got ",
-              max_value ? *max_value : 0.0);
+  detail::Validator("Multiplier").positive_or_unset("max_value", max_value);
   max_value_ = max_value;
 }
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "src/validate.h"
+
 namespace feasible {
 
 // ---------------------------------------------------------------- PenaltyCoefficient
@@ -12,8 +14,7 @@ namespace feasible {
 PenaltyCoefficient::PenaltyCoefficient(double init, int64_t size, bool per_entry,
                                        torch::TensorOptions options)
     : init_(init), per_entry_(per_entry) {
-  TORCH_CHECK(init > 0 && std::isfinite(init),
-              "PenaltyCoefficient.init must be finite and > 0, got ", init);
+  detail::Validator("PenaltyCoefficient").positive("init", init);
   value_ = per_entry ? torch::full({size}, init, options) : torch::full({}, init, options);
   TORCH_CHECK((value_ > 0).all().item<bool>(),
               "PenaltyCoefficient.init must be > 0 once stored as ", value_.scalar_type(),
@@ -33,15 +34,18 @@ void PenaltyCoefficient::set_value(const torch::Tensor& value) {
   value_.copy_(value);
 }
 
+// ---------------------------------------------------------------- PenaltyUpdaterOptions
+
+void PenaltyUpdaterOptions::validate() const {
+  const detail::Validator check("PenaltyUpdaterOptions");
+  check.at_least("tolerance", tolerance(), 0.0);
+  check.positive_or_unset("max_value", max_value());
+}
+
 // ---------------------------------------------------------------- PenaltyUpdater
 
 PenaltyUpdater::PenaltyUpdater(PenaltyUpdaterOptions options) : options_(options) {
-  TORCH_CHECK(options.tolerance() >= 0 && std::isfinite(options.tolerance()),
-              "PenaltyUpdaterOptions.tolerance must be finite and >= 0, got ", options.tolerance());
-  TORCH_CHECK(
-      !options.max_value() || (*options.max_value() > 0 && std::isfinite(*options.max_value())),
-      "PenaltyUpdaterOptions.max_value must be finite and > 0 (or unset), got ",
-      options.max_value() ? *options.max_value() : 0.0);
+  options.validate();
 }
 
 namespace {
@@ -98,8 +102,7 @@ bool PenaltyUpdater::update(PenaltyCoefficient& penalty, const torch::Tensor& st
 MultiplicativePenaltyUpdater::MultiplicativePenaltyUpdater(double growth,
                                                            PenaltyUpdaterOptions options)
     : PenaltyUpdater(options), growth_(growth) {
-  TORCH_CHECK(growth > 1 && std::isfinite(growth),
-              "MultiplicativePenaltyUpdater.growth must be finite and > 1, got ", growth);
+  detail::Validator("MultiplicativePenaltyUpdater").above("growth", growth, 1.0);
 }
 
 torch::Tensor MultiplicativePenaltyUpdater::grow(const torch::Tensor& c) const {
@@ -110,8 +113,7 @@ torch::Tensor MultiplicativePenaltyUpdater::grow(const torch::Tensor& c) const {
 
 AdditivePenaltyUpdater::AdditivePenaltyUpdater(double increment, PenaltyUpdaterOptions options)
     : PenaltyUpdater(options), increment_(increment) {
-  TORCH_CHECK(increment > 0 && std::isfinite(increment),
-              "AdditivePenaltyUpdater.increment must be finite and > 0, got ", increment);
+  detail::Validator("AdditivePenaltyUpdater").positive("increment", increment);
 }
 
 torch::Tensor AdditivePenaltyUpdater::grow(const torch::Tensor& c) const { return c + increment_; }

@@ -8,6 +8,7 @@
 #include "feasible/multiplier.h"
 #include "feasible/penalty.h"
 #include "src/detail.h"
+#include "src/validate.h"
 
 namespace feasible {
 
@@ -51,113 +52,173 @@ Problem::Problem() : impl_(std::make_shared<detail::ProblemImpl>()) {
 
 uint64_t Problem::id() const { return impl_->id; }
 
+// ---------------------------------------------------------------- ConstraintOptions
+
+namespace {
+using detail::Validator;
+
+// kind, size, formulation and multiplier: the fields the others are checked against.
+void validate_kinds(const ConstraintOptions& o, const Validator& check) {
+  check.one_of("kind",
+               o.kind() == ConstraintKind::kInequality || o.kind() == ConstraintKind::kEquality,
+               "ConstraintKind::kInequality or kEquality", o.kind());
+  check.at_least("size", o.size(), int64_t{1});
+  check.require(o.formulation() != nullptr, "formulation", "not be null", "nullptr");
+  const auto kind = o.multiplier();
+  check.one_of("multiplier",
+               kind == MultiplierKind::kDense || kind == MultiplierKind::kIndexed ||
+                   kind == MultiplierKind::kImplicit,
+               "MultiplierKind::kDense, kIndexed or kImplicit", kind);
+}
+
+// init and init_values: finite, and >= 0 for an inequality.
+void validate_init(const ConstraintOptions& o, const Validator& check) {
+  const bool inequality = o.kind() == ConstraintKind::kInequality;
+  check.finite("init", o.init());
+  check.require(!inequality || o.init() >= 0, "init",
+                "be >= 0 for an inequality constraint (multipliers of inequalities are "
+                "non-negative)",
+                o.init());
+  if (!o.init_values().defined()) return;
+  const torch::Tensor& iv = o.init_values();
+  if (!(iv.numel() == o.size() && iv.dim() <= 1)) {
+    check.fail("init_values", c10::str("have shape [", o.size(), "] (the constraint's size)"),
+               "shape ", iv.sizes());
+  }
+  const torch::Tensor d = iv.detach().to(torch::kCPU, torch::kFloat64).reshape({-1});
+  const torch::Tensor bad = torch::nonzero(~torch::isfinite(d));
+  if (bad.numel() != 0) {
+    const int64_t i = bad[0][0].item<int64_t>();
+    check.fail("init_values", "be finite", d[i].item<double>(), " at entry ", i);
+  }
+  check.require(!inequality || (d >= 0).all().item<bool>(), "init_values",
+                "be >= 0 for an inequality constraint", "min ", d.min().item<double>());
+}
+
+// max_multiplier, lazy, sparse_gradient and implicit_model, against the multiplier kind.
+void validate_multiplier(const ConstraintOptions& o, const Validator& check) {
+  const bool implicit = o.multiplier() == MultiplierKind::kImplicit;
+  const bool indexed = o.multiplier() == MultiplierKind::kIndexed;
+  check.positive_or_unset("max_multiplier", o.max_multiplier());
+  check.require(!o.max_multiplier() || !implicit, "max_multiplier",
+                "be unset: it cannot bound an implicit multiplier (bound its model's output "
+                "instead, e.g. with a scaled sigmoid)",
+                o.max_multiplier() ? *o.max_multiplier() : 0.0);
+  check.require(!o.lazy() || indexed, "lazy",
+                "be false without an indexed multiplier (MultiplierKind::kIndexed)", "true");
+  check.require(!o.sparse_gradient() || indexed, "sparse_gradient",
+                "be false without an indexed multiplier (MultiplierKind::kIndexed)", "true");
+  check.require(!(o.sparse_gradient() && o.lazy()), "sparse_gradient",
+                "be false when lazy is true (sparse gradients are already lazy with optimizers "
+                "that accept them)",
+                "true");
+  check.require(!implicit || !o.implicit_model().is_empty(), "implicit_model",
+                "be set for MultiplierKind::kImplicit", "an empty model");
+  check.require(implicit || o.implicit_model().is_empty(), "implicit_model",
+                "be empty unless multiplier is MultiplierKind::kImplicit", "a model");
+}
+
+// penalty, penalty_per_entry and penalty_updater, against the formulation; the updater's
+// options against the constraint.
+void validate_penalty(const ConstraintOptions& o, const Validator& check,
+                      const std::string& context) {
+  const Formulation& f = *o.formulation();
+  if (f.uses_penalty() && !(o.penalty() > 0 && std::isfinite(o.penalty()))) {
+    check.fail("penalty", c10::str("be finite and > 0 for ", f.name()), o.penalty());
+  }
+  if (o.penalty_per_entry() && !f.uses_penalty()) {
+    check.fail("penalty_per_entry",
+               c10::str("be false with ", f.name(), " (it has no penalty coefficient)"), "true");
+  }
+  const auto& updater = o.penalty_updater();
+  if (updater == nullptr) return;
+  if (!f.allows_penalty_updater()) {
+    check.fail("penalty_updater",
+               c10::str("be null with ", f.name(),
+                        f.uses_penalty() ? " (not allowed: its coefficient is fixed by definition)"
+                                         : " (not allowed: it has no penalty coefficient)"),
+               "an updater (", updater->name(), ")");
+  }
+  const PenaltyUpdaterOptions& u = updater->options();
+  // Not "<field> must <rule>, got <value>": the rule relates two structs' fields.
+  TORCH_CHECK(!u.max_value() || *u.max_value() >= o.penalty(), context, context.empty() ? "" : ": ",
+              "PenaltyUpdaterOptions.max_value (", u.max_value() ? *u.max_value() : 0.0,
+              ") must be >= ConstraintOptions.penalty (", o.penalty(),
+              "), else the first update would shrink the coefficient");
+  Validator("PenaltyUpdaterOptions", context)
+      .require(!u.restart_on_feasible() || o.kind() == ConstraintKind::kInequality,
+               "restart_on_feasible",
+               "be false for an equality constraint (it restarts entries whose inequality holds)",
+               "true");
+}
+
+// dtype and device.
+void validate_placement(const ConstraintOptions& o, const Validator& check) {
+  check.require(!o.dtype() || c10::isFloatingType(*o.dtype()), "dtype", "be a floating-point type",
+                o.dtype() ? c10::toString(*o.dtype()) : "none");
+  const bool cuda = torch::cuda::is_available();
+  if (o.device().is_cuda() &&
+      !(cuda && o.device().index() < static_cast<int64_t>(torch::cuda::device_count()))) {
+    check.fail("device", "be an available device", o.device().str(),
+               cuda ? "" : " (CUDA is not available)");
+  }
+}
+}  // namespace
+
+void ConstraintOptions::validate(const std::string& context) const {
+  // Every field, in declaration order.
+  const Validator check("ConstraintOptions", context);
+  validate_kinds(*this, check);
+  validate_init(*this, check);
+  validate_multiplier(*this, check);
+  validate_penalty(*this, check, context);
+  validate_placement(*this, check);
+  if (!formulation()->uses_multiplier() && multiplier() == MultiplierKind::kImplicit) {
+    check.fail("multiplier",
+               c10::str("not be MultiplierKind::kImplicit with ", formulation()->name(),
+                        " (it has no multiplier)"),
+               "kImplicit");
+  }
+}
+
+// ---------------------------------------------------------------- problem
+
+namespace {
+// The multiplier of a constraint whose options are valid and whose formulation has one.
+std::shared_ptr<Multiplier> make_multiplier(const ConstraintOptions& o,
+                                            const torch::TensorOptions& topts,
+                                            const std::string& where) {
+  std::shared_ptr<Multiplier> m;
+  if (o.multiplier() == MultiplierKind::kImplicit) {
+    m = std::make_shared<ImplicitMultiplier>(o.kind(), o.size(), o.implicit_model());
+  } else {
+    torch::Tensor init;
+    if (o.init_values().defined()) {
+      init = o.init_values().detach().to(topts).reshape({-1});  // validated
+      TORCH_CHECK(torch::isfinite(init).all().item<bool>(), where,
+                  ": ConstraintOptions.init_values must be finite once stored as ",
+                  c10::typeMetaToScalarType(topts.dtype()), " (it overflows)");
+    } else {
+      init = torch::full({o.size()}, o.init(), topts);
+    }
+    if (o.multiplier() == MultiplierKind::kIndexed) {
+      m = std::make_shared<IndexedMultiplier>(o.kind(), o.size(), init, o.lazy(),
+                                              o.sparse_gradient());
+    } else {
+      m = std::make_shared<DenseMultiplier>(o.kind(), o.size(), init);
+    }
+  }
+  m->set_max_value(o.max_multiplier());
+  return m;
+}
+}  // namespace
+
 Constraint Problem::add_constraint(std::string name, ConstraintOptions options) {
   const std::string where = "Problem::add_constraint('" + name + "')";
   TORCH_CHECK(!name.empty(), "Problem::add_constraint: the name must not be empty");
   TORCH_CHECK(!has_constraint(name), where, ": a constraint named '", name,
               "' already exists; names must be unique");
-  // Every field, in declaration order; messages read "<Struct>.<field> must <rule>, got <value>".
-  const bool inequality = options.kind() == ConstraintKind::kInequality;
-  TORCH_CHECK(inequality || options.kind() == ConstraintKind::kEquality, where,
-              ": ConstraintOptions.kind must be ConstraintKind::kInequality or kEquality, got ",
-              static_cast<int>(options.kind()));
-  TORCH_CHECK(options.size() >= 1, where, ": ConstraintOptions.size must be >= 1, got ",
-              options.size());
-  TORCH_CHECK(options.formulation() != nullptr, where,
-              ": ConstraintOptions.formulation must not be null, got nullptr");
-  const auto& formulation = options.formulation();
-  const auto kind = options.multiplier();
-  TORCH_CHECK(kind == MultiplierKind::kDense || kind == MultiplierKind::kIndexed ||
-                  kind == MultiplierKind::kImplicit,
-              where,
-              ": ConstraintOptions.multiplier must be MultiplierKind::kDense, kIndexed or "
-              "kImplicit, got ",
-              static_cast<int>(kind));
-  TORCH_CHECK(std::isfinite(options.init()), where, ": ConstraintOptions.init must be finite, got ",
-              options.init());
-  TORCH_CHECK(!inequality || options.init() >= 0, where,
-              ": ConstraintOptions.init must be >= 0 for an inequality constraint "
-              "(multipliers of inequalities are non-negative), got ",
-              options.init());
-  if (options.init_values().defined()) {
-    const torch::Tensor& iv = options.init_values();
-    TORCH_CHECK(iv.numel() == options.size() && iv.dim() <= 1, where,
-                ": ConstraintOptions.init_values must have shape [", options.size(),
-                "] (the constraint's size), got shape ", iv.sizes());
-    const torch::Tensor d = iv.detach().to(torch::kCPU, torch::kFloat64).reshape({-1});
-    const torch::Tensor bad = torch::nonzero(~torch::isfinite(d));
-    TORCH_CHECK(bad.numel() == 0, where, ": ConstraintOptions.init_values must be finite, got ",
-                bad.numel() ? d[bad[0][0].item<int64_t>()].item<double>() : 0.0, " at entry ",
-                bad.numel() ? bad[0][0].item<int64_t>() : 0);
-    TORCH_CHECK(!inequality || (d >= 0).all().item<bool>(), where,
-                ": ConstraintOptions.init_values must be >= 0 for an inequality constraint, "
-                "got min ",
-                d.min().item<double>());
-  }
-  TORCH_CHECK(!options.max_multiplier() ||
-                  (*options.max_multiplier() > 0 && std::isfinite(*options.max_multiplier())),
-              where, ": ConstraintOptions.max_multiplier must be finite and > 0 (or unset), got ",
-              options.max_multiplier() ? *options.max_multiplier() : 0.0);
-  TORCH_CHECK(!options.max_multiplier() || options.multiplier() != MultiplierKind::kImplicit, where,
-              ": ConstraintOptions.max_multiplier cannot bound an implicit multiplier (bound its "
-              "model's output instead, e.g. with a scaled sigmoid): must be unset, got ",
-              options.max_multiplier() ? *options.max_multiplier() : 0.0);
-  TORCH_CHECK(!options.lazy() || options.multiplier() == MultiplierKind::kIndexed, where,
-              ": ConstraintOptions.lazy must be false without an indexed multiplier "
-              "(MultiplierKind::kIndexed), got true");
-  TORCH_CHECK(!options.sparse_gradient() || options.multiplier() == MultiplierKind::kIndexed, where,
-              ": ConstraintOptions.sparse_gradient must be false without an indexed multiplier "
-              "(MultiplierKind::kIndexed), got true");
-  TORCH_CHECK(!(options.sparse_gradient() && options.lazy()), where,
-              ": ConstraintOptions.sparse_gradient and lazy cannot be combined (sparse "
-              "gradients are already lazy with optimizers that accept them): sparse_gradient "
-              "must be false when lazy is true, got true");
-  TORCH_CHECK(
-      options.multiplier() != MultiplierKind::kImplicit || !options.implicit_model().is_empty(),
-      where,
-      ": ConstraintOptions.implicit_model must be set for MultiplierKind::kImplicit, got an "
-      "empty model");
-  TORCH_CHECK(
-      options.multiplier() == MultiplierKind::kImplicit || options.implicit_model().is_empty(),
-      where,
-      ": ConstraintOptions.implicit_model must be empty unless multiplier is "
-      "MultiplierKind::kImplicit, got a model");
-  TORCH_CHECK(
-      !formulation->uses_penalty() || (options.penalty() > 0 && std::isfinite(options.penalty())),
-      where, ": ConstraintOptions.penalty must be finite and > 0 for ", formulation->name(),
-      ", got ", options.penalty());
-  TORCH_CHECK(!options.penalty_per_entry() || formulation->uses_penalty(), where,
-              ": ConstraintOptions.penalty_per_entry must be false with ", formulation->name(),
-              " (it has no penalty coefficient), got true");
-  TORCH_CHECK(
-      options.penalty_updater() == nullptr || formulation->allows_penalty_updater(), where,
-      ": ConstraintOptions.penalty_updater must be null with ", formulation->name(),
-      (formulation->uses_penalty() ? " (not allowed: its coefficient is fixed by definition)"
-                                   : " (not allowed: it has no penalty coefficient)"),
-      ", got an updater (",
-      options.penalty_updater() ? options.penalty_updater()->name() : std::string(), ")");
-  TORCH_CHECK(!options.penalty_updater() || !options.penalty_updater()->options().max_value() ||
-                  *options.penalty_updater()->options().max_value() >= options.penalty(),
-              where, ": PenaltyUpdaterOptions.max_value (",
-              options.penalty_updater() && options.penalty_updater()->options().max_value()
-                  ? *options.penalty_updater()->options().max_value()
-                  : 0.0,
-              ") must be >= ConstraintOptions.penalty (", options.penalty(),
-              "), else the first update would shrink the coefficient");
-  TORCH_CHECK(!options.penalty_updater() ||
-                  !options.penalty_updater()->options().restart_on_feasible() || inequality,
-              where,
-              ": PenaltyUpdaterOptions.restart_on_feasible must be false for an equality "
-              "constraint (it restarts entries whose inequality holds), got true");
-  TORCH_CHECK(!options.dtype() || c10::isFloatingType(*options.dtype()), where,
-              ": ConstraintOptions.dtype must be a floating-point type, got ",
-              options.dtype() ? c10::toString(*options.dtype()) : "none");
-  TORCH_CHECK(!options.device().is_cuda() ||
-                  (torch::cuda::is_available() &&
-                   options.device().index() < static_cast<int64_t>(torch::cuda::device_count())),
-              where, ": ConstraintOptions.device must be an available device, got ",
-              options.device().str(),
-              torch::cuda::is_available() ? "" : " (CUDA is not available)");
+  options.validate(where);
 
   auto impl = std::make_shared<detail::ConstraintImpl>();
   impl->name = name;
@@ -166,36 +227,8 @@ Constraint Problem::add_constraint(std::string name, ConstraintOptions options) 
   const auto dtype =
       options.dtype() ? *options.dtype() : c10::typeMetaToScalarType(torch::get_default_dtype());
   const auto topts = torch::TensorOptions().dtype(dtype).device(options.device());
-
-  if (formulation->uses_multiplier()) {
-    std::shared_ptr<Multiplier> m;
-    if (options.multiplier() == MultiplierKind::kImplicit) {
-      m = std::make_shared<ImplicitMultiplier>(options.kind(), options.size(),
-                                               options.implicit_model());
-    } else {
-      torch::Tensor init;
-      if (options.init_values().defined()) {
-        init = options.init_values().detach().to(topts).reshape({-1});  // validated above
-        TORCH_CHECK(torch::isfinite(init).all().item<bool>(), where,
-                    ": ConstraintOptions.init_values must be finite once stored as ", dtype,
-                    " (it overflows)");
-      } else {
-        init = torch::full({options.size()}, options.init(), topts);
-      }
-      if (options.multiplier() == MultiplierKind::kIndexed) {
-        m = std::make_shared<IndexedMultiplier>(options.kind(), options.size(), init,
-                                                options.lazy(), options.sparse_gradient());
-      } else {
-        m = std::make_shared<DenseMultiplier>(options.kind(), options.size(), init);
-      }
-    }
-    m->set_max_value(options.max_multiplier());
-    impl->multiplier = m;
-  } else {
-    TORCH_CHECK(options.multiplier() != MultiplierKind::kImplicit, where,
-                ": MultiplierKind::kImplicit needs a formulation with a multiplier, but ",
-                formulation->name(), " has none");
-  }
+  const auto& formulation = options.formulation();
+  if (formulation->uses_multiplier()) impl->multiplier = make_multiplier(options, topts, where);
   if (formulation->uses_penalty()) {
     impl->penalty = std::make_shared<PenaltyCoefficient>(options.penalty(), options.size(),
                                                          options.penalty_per_entry(), topts);

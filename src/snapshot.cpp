@@ -5,55 +5,11 @@
 
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
+#include "src/optimizer_traits.h"
 #include "src/step_engine.h"
 
 namespace feasible {
 namespace detail {
-namespace {
-
-torch::Tensor copy_of(const torch::Tensor& t) { return t.defined() ? t.clone() : t; }
-
-}  // namespace
-
-// A copy of an optimizer's per-parameter state that shares no tensor with it. The state types
-// of LibTorch's optimizers and of feasible::optim are copied field by field; any other type
-// through its own serialization.
-std::unique_ptr<torch::optim::OptimizerParamState> deep_copy(
-    const torch::optim::OptimizerParamState& state) {
-  std::unique_ptr<torch::optim::OptimizerParamState> c = state.clone();
-  auto* p = c.get();
-  if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(p)) {
-    s->exp_avg(copy_of(s->exp_avg()))
-        .exp_avg_sq(copy_of(s->exp_avg_sq()))
-        .max_exp_avg_sq(copy_of(s->max_exp_avg_sq()));
-  } else if (auto* s = dynamic_cast<torch::optim::AdamWParamState*>(p)) {
-    s->exp_avg(copy_of(s->exp_avg()))
-        .exp_avg_sq(copy_of(s->exp_avg_sq()))
-        .max_exp_avg_sq(copy_of(s->max_exp_avg_sq()));
-  } else if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(p)) {
-    s->momentum_buffer(copy_of(s->momentum_buffer()));
-  } else if (auto* s = dynamic_cast<torch::optim::RMSpropParamState*>(p)) {
-    s->square_avg(copy_of(s->square_avg()))
-        .momentum_buffer(copy_of(s->momentum_buffer()))
-        .grad_avg(copy_of(s->grad_avg()));
-  } else if (auto* s = dynamic_cast<torch::optim::AdagradParamState*>(p)) {
-    s->sum(copy_of(s->sum()));
-  } else if (auto* s = dynamic_cast<optim::NuPIParamState*>(p)) {
-    s->xi(copy_of(s->xi())).seen(copy_of(s->seen()));
-  } else if (auto* s = dynamic_cast<optim::ExtraAdamParamState*>(p)) {
-    s->exp_avg(copy_of(s->exp_avg())).exp_avg_sq(copy_of(s->exp_avg_sq()));
-  } else {
-    torch::serialize::OutputArchive out;
-    state.serialize(out);
-    std::ostringstream bytes;
-    out.save_to(bytes);
-    std::istringstream in_bytes(bytes.str());
-    torch::serialize::InputArchive in;
-    in.load_from(in_bytes);
-    c->serialize(in);
-  }
-  return c;
-}
 
 // ------------------------------------------------------------------ Snapshot
 
@@ -85,7 +41,7 @@ void Snapshot::optimizer(torch::optim::Optimizer& opt, bool all) {
           s.rows.push_back({nupi->xi(), idx, nupi->xi().index_select(0, idx)});
           s.rows.push_back({nupi->seen(), idx, nupi->seen().index_select(0, idx)});
         } else {
-          s.state = deep_copy(*it->second);
+          s.state = detail::deep_copy_state(*it->second);
         }
       }
       states_.push_back(std::move(s));

@@ -220,9 +220,5 @@ int64_t first_non_finite(const std::vector<torch::Tensor>& tensors);
 /// Checks an index tensor of an indexed constraint; returns it as int64.
 torch::Tensor checked_indices(const torch::Tensor& given, const Constraint& c, const char* field);
 
-/// A copy of an optimizer's per-parameter state that shares no tensor with it.
-std::unique_ptr<torch::optim::OptimizerParamState> deep_copy(
-    const torch::optim::OptimizerParamState& state);
-
 }  // namespace detail
 }  // namespace feasible

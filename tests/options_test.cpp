@@ -136,6 +136,10 @@ std::vector<Case> cases() {
       {"implicit_model on dense",
        add(ConstraintOptions().implicit_model(torch::nn::AnyModule(torch::nn::Linear(1, 1)))), co,
        "implicit_model", "got a model", "must be empty unless"});
+  t.push_back({"implicit multiplier without a multiplier",
+               add(implicit().formulation(std::make_shared<feasible::QuadraticPenalty>())), co,
+               "multiplier", "got kImplicit",
+               "must not be MultiplierKind::kImplicit with QuadraticPenalty"});
   t.push_back({"penalty 0", add(ConstraintOptions().formulation(al()).penalty(0.0)), co, "penalty",
                "got 0", "must be finite and > 0"});
   t.push_back({"penalty -2",
@@ -356,6 +360,52 @@ TEST(Options, EveryFieldRejectsOutOfRangeValuesWithStructFieldValueAndRule) {
   // The number of rows, printed so that a run's log shows how many cases were checked.
   std::cout << "[options_test] " << table.size() << " bad-option cases\n";
   EXPECT_GE(table.size(), 100u);
+}
+
+// Every options struct has validate(): the defaults pass, a bad field throws the common message
+// "<Struct>.<field> must <rule>, got <value>", and ConstraintOptions prefixes the context it is
+// given (Problem::add_constraint passes "Problem::add_constraint('<name>')").
+TEST(Options, ValidateOnEveryStructUsesTheCommonMessage) {
+  using namespace feasible;
+  using namespace feasible::optim;
+  EXPECT_NO_THROW(ConstraintOptions().validate());
+  EXPECT_NO_THROW(ConstrainedOptimizerOptions().validate());
+  EXPECT_NO_THROW(PenaltyUpdaterOptions().validate());
+  EXPECT_NO_THROW(AugmentedLagrangianOptions().validate());
+  EXPECT_NO_THROW(NuPIOptions().validate());
+  EXPECT_NO_THROW(ExtraSGDOptions(0.1).validate());
+  EXPECT_NO_THROW(ExtraAdamOptions().validate());
+  EXPECT_NO_THROW(L0GateOptions().validate());
+  EXPECT_NO_THROW(L0LinearOptions(2, 3).validate());
+  const std::vector<std::pair<std::string, std::function<void()>>> bad = {
+      {"ConstraintOptions.size must be >= 1, got 0",
+       [] { ConstraintOptions(ConstraintKind::kInequality, 0).validate(); }},
+      {"ctx: ConstraintOptions.size must be >= 1, got 0",
+       [] { ConstraintOptions(ConstraintKind::kInequality, 0).validate("ctx"); }},
+      {"Problem::add_constraint('c'): ConstraintOptions.size must be >= 1, got 0",
+       add(ConstraintOptions(ConstraintKind::kInequality, 0))},
+      {"ConstrainedOptimizerOptions.non_finite must be NonFinitePolicy::kThrow or kSkipStep, got 7",
+       [] {
+         ConstrainedOptimizerOptions().non_finite(static_cast<NonFinitePolicy>(7)).validate();
+       }},
+      {"PenaltyUpdaterOptions.tolerance must be finite and >= 0, got -1",
+       [] { PenaltyUpdaterOptions().tolerance(-1).validate(); }},
+      {"NuPIOptions.nu must be in [0, 1), got 1", [] { NuPIOptions().nu(1).validate(); }},
+      {"NuPIOptions.kp_per_entry must broadcast to the parameter's shape [2], got shape [3]",
+       [] { NuPIOptions().kp_per_entry(torch::ones({3})).validate({torch::zeros({2})}); }},
+      {"ExtraSGDOptions.lr must be finite and >= 0, got -1",
+       [] { ExtraSGDOptions(-1).validate(); }},
+      {"ExtraAdamOptions.eps must be finite and > 0, got 0",
+       [] { ExtraAdamOptions().eps(0).validate(); }},
+      {"L0GateOptions.noise_eps must be in (0, 0.5), got 0.5",
+       [] { L0GateOptions().noise_eps(0.5).validate(); }},
+      {"L0LinearOptions.in_features must be >= 1, got 0", [] { L0LinearOptions(0, 3).validate(); }},
+  };
+  for (const auto& [want, make] : bad) {
+    const std::string msg = error_of(make);
+    EXPECT_EQ(msg.rfind(want, 0), 0u)
+        << "message: " << msg << "\nwanted it to start with: " << want;
+  }
 }
 
 // The boundary values that the rules allow are accepted (the rules are not stricter than

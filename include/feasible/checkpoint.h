@@ -14,8 +14,9 @@
 ///    settings, dtype) that must match on load;
 ///  - optionally the state of torch's default CPU random generator.
 ///
-/// Supported optimizers (primal and dual): torch::optim::SGD, Adam, AdamW, RMSprop, Adagrad,
-/// feasible::optim::NuPI, ExtraSGD and ExtraAdam. Saving with any other optimizer throws.
+/// Supported optimizers (primal and dual): those of the table of optimizer traits in
+/// src/optimizer_traits.cpp (docs/checkpoints.md). Saving with any other optimizer throws,
+/// listing the supported ones.
 ///
 /// Files are written atomically (temporary file in the same directory, fsync, rename) and carry
 /// a format version and a CRC-32 of their contents. load() validates everything before it

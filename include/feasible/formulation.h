@@ -65,6 +65,8 @@ class Lagrangian : public Formulation {
 
 /// Options of the Augmented Lagrangian.
 struct AugmentedLagrangianOptions {
+  /// Accepts every value (the one field is a bool); here so that every options struct has one.
+  void validate() const {}
   /// Scale the dual ascent direction by c: the classic method-of-multipliers update
   /// lambda <- [lambda + c s]+ is then a dual SGD step with step size 1 (Bertsekas 1982).
   /// Default false: the dual ascent direction is s and the dual optimizer's step size alone

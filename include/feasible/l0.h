@@ -62,6 +62,9 @@ struct L0GateOptions {
 struct L0LinearOptions {
   /// \param in_features  inputs, >= 1.   \param out_features  outputs, >= 1.
   L0LinearOptions(int64_t in_features, int64_t out_features);
+  /// Throws c10::Error ("L0LinearOptions.<field> must <rule>, got <value>") unless every field is
+  /// in range, the gates' options included.
+  void validate() const;
   /// Number of inputs, >= 1.
   TORCH_ARG(int64_t, in_features);
   /// Number of outputs, >= 1.

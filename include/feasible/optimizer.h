@@ -26,6 +26,9 @@ using Closure = std::function<ProblemState()>;
 
 /// Options shared by every scheme, validated by the ConstrainedOptimizer constructor.
 struct ConstrainedOptimizerOptions {
+  /// Throws c10::Error ("ConstrainedOptimizerOptions.<field> must <rule>, got <value>") unless
+  /// every field is in range.
+  void validate() const;
   /// What to do with NaN or Inf in the loss, a violation, a strict violation, a primal gradient
   /// or a multiplier after a dual step: NonFinitePolicy::kThrow (default: throw) or kSkipStep
   /// (skip and undo the step). The whole contract: docs/guide.md, section 10.

@@ -44,6 +44,11 @@ class PenaltyCoefficient {
 
 /// Options common to the penalty updaters. Defaults: tolerance 1e-4, no cap, no restart.
 struct PenaltyUpdaterOptions {
+  /// Throws c10::Error ("PenaltyUpdaterOptions.<field> must <rule>, got <value>") unless every
+  /// field is in range (the PenaltyUpdater constructor calls it). The checks against the constraint
+  /// (max_value >= its penalty, restart_on_feasible only for inequalities) are
+  /// ConstraintOptions::validate's.
+  void validate() const;
   /// An entry counts as violated when |strict violation| > tolerance (for inequalities the
   /// positive part is used). Range: finite, >= 0 (checked). Default 1e-4.
   TORCH_ARG(double, tolerance) = 1e-4;

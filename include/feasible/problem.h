@@ -39,6 +39,12 @@ struct ConstraintOptions {
   explicit ConstraintOptions(ConstraintKind kind = ConstraintKind::kInequality, int64_t size = 1)
       : kind_(kind), size_(size) {}
 
+  /// Throws c10::Error ("<context>: ConstraintOptions.<field> must <rule>, got <value>"; without
+  /// "<context>: " when `context` is empty) unless every field is in range and the fields fit
+  /// together (with the formulation, and with the penalty updater's options).
+  /// Problem::add_constraint calls it with the context "Problem::add_constraint('<name>')".
+  void validate(const std::string& context = "") const;
+
   /// Inequality or equality. Default: inequality.
   TORCH_ARG(ConstraintKind, kind);
   /// Number of scalar constraints in this group, >= 1. Default 1.

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "src/state_key.h"
+#include "src/validate.h"
 
 namespace feasible {
 namespace optim {
@@ -81,6 +82,10 @@ void ExtrapolationOptimizer::update_all() {
 
 ExtraSGDOptions::ExtraSGDOptions(double lr) : lr_(lr) {}
 
+void ExtraSGDOptions::validate() const {
+  detail::Validator("ExtraSGDOptions").at_least("lr", lr(), 0.0);
+}
+
 void ExtraSGDOptions::serialize(torch::serialize::OutputArchive& archive) const {
   archive.write("lr", torch::tensor(lr_, torch::kFloat64));
 }
@@ -97,12 +102,8 @@ ExtraSGD::ExtraSGD(std::vector<torch::Tensor> params, ExtraSGDOptions options)
 
 ExtraSGD::ExtraSGD(std::vector<torch::optim::OptimizerParamGroup> groups, ExtraSGDOptions options)
     : ExtrapolationOptimizer(std::move(groups), std::make_unique<ExtraSGDOptions>(options)) {
-  auto check = [](const ExtraSGDOptions& o) {
-    TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()),
-                "ExtraSGDOptions.lr must be finite and >= 0, got ", o.lr());
-  };
-  check(options);
-  for (const auto& g : param_groups_) check(static_cast<const ExtraSGDOptions&>(g.options()));
+  options.validate();
+  for (const auto& g : param_groups_) static_cast<const ExtraSGDOptions&>(g.options()).validate();
 }
 
 void ExtraSGD::update(torch::Tensor& param, const torch::Tensor& grad,
@@ -114,6 +115,15 @@ void ExtraSGD::update(torch::Tensor& param, const torch::Tensor& grad,
 // ---------------------------------------------------------------- ExtraAdamOptions
 
 ExtraAdamOptions::ExtraAdamOptions(double lr) : lr_(lr) {}
+
+void ExtraAdamOptions::validate() const {
+  const detail::Validator check("ExtraAdamOptions");
+  using Interval = detail::Validator::Interval;
+  check.at_least("lr", lr(), 0.0);
+  check.in_range("beta1", beta1(), 0.0, 1.0, Interval::kClosedOpen);
+  check.in_range("beta2", beta2(), 0.0, 1.0, Interval::kClosedOpen);
+  check.positive("eps", eps());
+}
 
 void ExtraAdamOptions::serialize(torch::serialize::OutputArchive& archive) const {
   archive.write("lr", torch::tensor(lr_, torch::kFloat64));
@@ -156,18 +166,8 @@ ExtraAdam::ExtraAdam(std::vector<torch::Tensor> params, ExtraAdamOptions options
 ExtraAdam::ExtraAdam(std::vector<torch::optim::OptimizerParamGroup> groups,
                      ExtraAdamOptions options)
     : ExtrapolationOptimizer(std::move(groups), std::make_unique<ExtraAdamOptions>(options)) {
-  auto check = [](const ExtraAdamOptions& o) {
-    TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()),
-                "ExtraAdamOptions.lr must be finite and >= 0, got ", o.lr());
-    TORCH_CHECK(o.beta1() >= 0 && o.beta1() < 1, "ExtraAdamOptions.beta1 must be in [0, 1), got ",
-                o.beta1());
-    TORCH_CHECK(o.beta2() >= 0 && o.beta2() < 1, "ExtraAdamOptions.beta2 must be in [0, 1), got ",
-                o.beta2());
-    TORCH_CHECK(o.eps() > 0 && std::isfinite(o.eps()),
-                "ExtraAdamOptions.eps must be finite and > 0, got ", o.eps());
-  };
-  check(options);
-  for (const auto& g : param_groups_) check(static_cast<const ExtraAdamOptions&>(g.options()));
+  options.validate();
+  for (const auto& g : param_groups_) static_cast<const ExtraAdamOptions&>(g.options()).validate();
 }
 
 void ExtraAdam::update(torch::Tensor& param, const torch::Tensor& grad,

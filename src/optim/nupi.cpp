@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "src/state_key.h"
+#include "src/validate.h"
 
 namespace feasible {
 namespace optim {
@@ -15,6 +16,38 @@ using detail::key_of;
 }  // namespace
 
 NuPIOptions::NuPIOptions(double lr) : lr_(lr) {}
+
+namespace {
+// A per-entry gain: finite, >= 0 everywhere, and broadcastable to every parameter it will scale.
+void check_gain(const detail::Validator& check, const torch::Tensor& gain, const char* field,
+                const std::vector<torch::Tensor>& params) {
+  if (!gain.defined()) return;
+  const torch::Tensor d = gain.detach().to(torch::kCPU, torch::kFloat64).reshape({-1});
+  const torch::Tensor bad = torch::nonzero(~(torch::isfinite(d) & (d >= 0)));
+  if (bad.numel() != 0) {
+    const int64_t i = bad[0][0].item<int64_t>();
+    check.fail(field, "be finite and >= 0 everywhere", d[i].item<double>(), " at entry ", i);
+  }
+  for (const auto& p : params) {
+    if (!(gain.dim() <= p.dim() && at::is_expandable_to(gain.sizes(), p.sizes()))) {
+      check.fail(field, c10::str("broadcast to the parameter's shape ", p.sizes()), "shape ",
+                 gain.sizes());
+    }
+  }
+}
+}  // namespace
+
+void NuPIOptions::validate(const std::vector<torch::Tensor>& params) const {
+  const detail::Validator check("NuPIOptions");
+  check.at_least("lr", lr(), 0.0);
+  check.at_least("kp", kp(), 0.0);
+  check.at_least("ki", ki(), 0.0);
+  check.in_range("nu", nu(), 0.0, 1.0, detail::Validator::Interval::kClosedOpen);
+  check_gain(check, kp_per_entry(), "kp_per_entry", params);
+  check_gain(check, ki_per_entry(), "ki_per_entry", params);
+  check.one_of("init", init() == NuPIInit::kSGD || init() == NuPIInit::kZero,
+               "NuPIInit::kSGD or kZero", init());
+}
 
 void NuPIOptions::serialize(torch::serialize::OutputArchive& archive) const {
   archive.write("lr", torch::tensor(lr_, torch::kFloat64));
@@ -57,43 +90,11 @@ void NuPIParamState::serialize(torch::serialize::InputArchive& archive) {
   step_ = t.item<int64_t>();
 }
 
-namespace {
-// A per-entry gain: finite, >= 0 everywhere, and broadcastable to every parameter it will scale.
-void check_gain(const torch::Tensor& gain, const char* field,
-                const std::vector<torch::Tensor>& params) {
-  if (!gain.defined()) return;
-  const torch::Tensor d = gain.detach().to(torch::kCPU, torch::kFloat64).reshape({-1});
-  const torch::Tensor bad = torch::nonzero(~(torch::isfinite(d) & (d >= 0)));
-  TORCH_CHECK(bad.numel() == 0, "NuPIOptions.", field, " must be finite and >= 0 everywhere, got ",
-              bad.numel() ? d[bad[0][0].item<int64_t>()].item<double>() : 0.0, " at entry ",
-              bad.numel() ? bad[0][0].item<int64_t>() : 0);
-  for (const auto& p : params) {
-    TORCH_CHECK(gain.dim() <= p.dim() && at::is_expandable_to(gain.sizes(), p.sizes()),
-                "NuPIOptions.", field, " must broadcast to the parameter's shape ", p.sizes(),
-                ", got shape ", gain.sizes());
-  }
-}
-
-void check_nupi_options(const NuPIOptions& o, const std::vector<torch::Tensor>& params) {
-  TORCH_CHECK(o.lr() >= 0 && std::isfinite(o.lr()), "NuPIOptions.lr must be finite and >= 0, got ",
-              o.lr());
-  TORCH_CHECK(o.kp() >= 0 && std::isfinite(o.kp()), "NuPIOptions.kp must be finite and >= 0, got ",
-              o.kp());
-  TORCH_CHECK(o.ki() >= 0 && std::isfinite(o.ki()), "NuPIOptions.ki must be finite and >= 0, got ",
-              o.ki());
-  TORCH_CHECK(o.nu() >= 0 && o.nu() < 1, "NuPIOptions.nu must be in [0, 1), got ", o.nu());
-  check_gain(o.kp_per_entry(), "kp_per_entry", params);
-  check_gain(o.ki_per_entry(), "ki_per_entry", params);
-  TORCH_CHECK(o.init() == NuPIInit::kSGD || o.init() == NuPIInit::kZero,
-              "NuPIOptions.init must be NuPIInit::kSGD or kZero, got ", static_cast<int>(o.init()));
-}
-}  // namespace
-
 NuPI::NuPI(std::vector<torch::optim::OptimizerParamGroup> param_groups, NuPIOptions defaults)
     : torch::optim::Optimizer(std::move(param_groups), std::make_unique<NuPIOptions>(defaults)) {
-  check_nupi_options(defaults, {});
+  defaults.validate();
   for (const auto& g : param_groups_) {
-    check_nupi_options(static_cast<const NuPIOptions&>(g.options()), g.params());
+    static_cast<const NuPIOptions&>(g.options()).validate(g.params());
   }
 }
 

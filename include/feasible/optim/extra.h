@@ -52,6 +52,9 @@ class ExtrapolationOptimizer : public torch::optim::Optimizer {
 struct ExtraSGDOptions : public torch::optim::OptimizerCloneableOptions<ExtraSGDOptions> {
   /// \param lr  step size, >= 0.
   ExtraSGDOptions(double lr);  // NOLINT(google-explicit-constructor)
+  /// Throws c10::Error ("ExtraSGDOptions.<field> must <rule>, got <value>") unless every field is
+  /// in range.
+  void validate() const;
   /// Step size (finite, >= 0).
   TORCH_ARG(double, lr);
 
@@ -78,6 +81,9 @@ class ExtraSGD : public ExtrapolationOptimizer {
 struct ExtraAdamOptions : public torch::optim::OptimizerCloneableOptions<ExtraAdamOptions> {
   /// \param lr  step size, >= 0. Default 1e-3.
   ExtraAdamOptions(double lr = 1e-3);  // NOLINT(google-explicit-constructor)
+  /// Throws c10::Error ("ExtraAdamOptions.<field> must <rule>, got <value>") unless every field is
+  /// in range.
+  void validate() const;
   /// Step size (finite, >= 0).
   TORCH_ARG(double, lr);
   /// First-moment decay beta1 in [0, 1). Default 0.9.

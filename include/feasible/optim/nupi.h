@@ -28,6 +28,9 @@ enum class NuPIInit {
 struct NuPIOptions : public torch::optim::OptimizerCloneableOptions<NuPIOptions> {
   /// \param lr  the step size eta, >= 0.
   NuPIOptions(double lr = 1e-2);  // NOLINT(google-explicit-constructor)
+  /// Throws c10::Error ("NuPIOptions.<field> must <rule>, got <value>") unless every field is in
+  /// range and, for each tensor in `params`, the per-entry gains broadcast to its shape.
+  void validate(const std::vector<torch::Tensor>& params = {}) const;
   /// Step size eta (finite, >= 0).
   TORCH_ARG(double, lr);
   /// Proportional gain K_p (finite, >= 0). Default 0.
