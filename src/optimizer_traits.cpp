@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "feasible/optim/augmented_dual.h"
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
 
@@ -70,6 +71,11 @@ std::vector<OptimizerTraits> make_table() {
             return Fields{required(s.xi()), required_flags(s.seen())};
           }),
       stateless<optim::ExtraSGD>("feasible::optim::ExtraSGD"),
+      with_state<optim::AugmentedDual, optim::AugmentedDualParamState>(
+          "feasible::optim::AugmentedDual",
+          [](optim::AugmentedDualParamState& s) {
+            return Fields{required(s.base()), required(s.penalty())};
+          }),
       with_state<optim::ExtraAdam, optim::ExtraAdamParamState>(
           "feasible::optim::ExtraAdam",
           [](optim::ExtraAdamParamState& s) {

@@ -294,6 +294,31 @@ void StepEngine::record(Evaluation& eval, StepResult& result) {
     cr.multiplier = item.lambda;
     cr.penalty = item.penalty;
   }
+  if (DivergenceMonitor::samples(iteration_)) watch_divergence(eval, result);
+}
+
+namespace {
+// max |t| (0 for an empty or undefined tensor).
+double magnitude(const torch::Tensor& t) {
+  return t.defined() && t.numel() > 0 ? t.detach().abs().max().item<double>() : 0.0;
+}
+}  // namespace
+
+void StepEngine::watch_divergence(const Evaluation& eval, StepResult& result) {
+  for (const auto& item : eval.items) {
+    const Constraint& c = item.constraint;
+    const torch::Tensor s = c.kind() == ConstraintKind::kInequality ? item.s.clamp_min(0) : item.s;
+    if (divergence_.violation(c.index()).add(magnitude(s))) {
+      result.diverging.push_back("'" + c.name() + "': violation");
+    }
+    if (item.lambda.defined() && divergence_.multiplier(c.index()).add(magnitude(item.lambda))) {
+      result.diverging.push_back("'" + c.name() + "': multiplier");
+    }
+  }
+  if (eval.lagrangian.defined()) {
+    result.lagrangian_diverging = divergence_.lagrangian().add(magnitude(eval.lagrangian));
+  }
+  divergence_.warn_once(result);
 }
 
 }  // namespace detail

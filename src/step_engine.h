@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "feasible/optimizer.h"
+#include "src/divergence.h"
 #include "src/state_key.h"
 
 namespace feasible {
@@ -205,6 +206,8 @@ class StepEngine {
   std::vector<c10::optional<torch::ScalarType>> multiplier_dtypes_;  // by constraint index
   bool primal_requires_grad_ = false;  // some primal parameter requires a gradient
   bool warned_unobserved_ = false;     // the unobserved-constraint warning was given
+  DivergenceMonitor divergence_;       // finite divergence (src/divergence.h)
+  void watch_divergence(const Evaluation& eval, StepResult& result);
   // The dual optimizer is a plain torch::optim::SGD over dense CPU multipliers only: its step,
   // the projection and the finite check run in one pass (fused_dual_step).
   bool fused_sgd_ = false;

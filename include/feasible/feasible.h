@@ -5,10 +5,12 @@
 
 #include "feasible/checkpoint.h"
 #include "feasible/data.h"
+#include "feasible/defaults.h"
 #include "feasible/formulation.h"
 #include "feasible/kinds.h"
 #include "feasible/l0.h"
 #include "feasible/multiplier.h"
+#include "feasible/optim/augmented_dual.h"
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
 #include "feasible/optimizer.h"

@@ -88,6 +88,14 @@ struct StepResult {
   std::string skip_reason;
   /// The closure's metrics.
   std::map<std::string, double> metrics;
+  /// Divergence that stays finite, found at this step (checked every 20 steps; docs/guide.md,
+  /// section 10): one entry per constraint whose violation (positive part for inequalities) or
+  /// multiplier has grown geometrically, by >= 1.25x every 20 steps over the last 100 steps, to
+  /// >= 100x its largest value in the run's first 100 steps, as "'<name>': violation" or
+  /// "'<name>': multiplier". The first report is also warned about (TORCH_WARN), once.
+  std::vector<std::string> diverging;
+  /// Whether the primal Lagrangian's magnitude diverges by the same rule.
+  bool lagrangian_diverging = false;
 
   /// The result of the constraint with this name (throws if none).
   const ConstraintResult& at(const std::string& name) const;

@@ -1,0 +1,285 @@
+// The default optimizer (feasible::make_default_optimizer) against tuned gradient descent-ascent
+// and the tuned Augmented Lagrangian on the problems of bench/problems (docs/problems.md);
+// docs/defaults.md explains the protocol and holds the table this program prints.
+//
+// Per problem: every (primal step, dual step) of a grid for gradient descent-ascent (GDA:
+// SimultaneousOptimizer, Lagrangian, SGD for both players) and every (primal step, penalty c)
+// for the Augmented Lagrangian (AL: SimultaneousOptimizer, AugmentedLagrangian with the dual
+// step c, the method of multipliers one step at a time) run in float64 for at most --budget
+// steps; a run has solved the problem at the first step t where |x_t - x*|_inf <= 1e-3 and the
+// largest violation is <= 1e-4. The tuned run of a method is its grid point with the fewest
+// steps. The default then runs with the tuned GDA run's primal step for twice its steps (or the
+// budget when GDA solved nothing), in float64 and in float32. Bounds are kept by projection.
+//
+// Flags: --budget N (default 10000), --only NAME (one problem), --csv FILE (every run, one row
+//        each), --quiet (no per-problem lines).
+#include <feasible/feasible.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/problems/problems.h"
+
+namespace {
+
+using feasible::problems::TestProblem;
+using Optimizers = std::vector<std::shared_ptr<torch::optim::Optimizer>>;
+
+constexpr double kTolX = 1e-3;
+constexpr double kTolViolation = 1e-4;
+const std::vector<double> kPrimalSteps = {1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1};
+const std::vector<double> kDualSteps = {1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0};
+const std::vector<double> kPenalties = {1e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0, 100.0};
+
+enum class Method { kGDA, kAL, kDefault };
+
+const char* name_of(Method m) {
+  return m == Method::kGDA ? "GDA" : m == Method::kAL ? "AL" : "default";
+}
+
+/// One run's outcome.
+struct Outcome {
+  int64_t steps = -1;     // first step at which the problem was solved; -1: never
+  bool diverged = false;  // a non-finite value or |x|_inf > 1e8
+  bool warned = false;    // StepResult reported divergence (diverging() not empty)
+  double final_error = std::numeric_limits<double>::quiet_NaN();  // |x - x*|_inf at the end
+  double final_violation = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// The problem registered with feasible: one inequality group and one equality group.
+struct Setup {
+  feasible::Problem problem;
+  feasible::Constraint ineq, eq;
+  torch::Tensor x;
+};
+
+Setup make_setup(const TestProblem& p, torch::ScalarType dtype, Method method, double c) {
+  Setup s;
+  s.x = torch::tensor(p.x0, torch::kFloat64).to(dtype).requires_grad_(true);
+  auto options = [&](feasible::ConstraintKind kind, int64_t size) {
+    feasible::ConstraintOptions o(kind, size);
+    o.dtype(dtype);
+    if (method == Method::kAL) {
+      o.formulation(std::make_shared<feasible::AugmentedLagrangian>(
+                        feasible::AugmentedLagrangianOptions().scale_dual_by_penalty(true)))
+          .penalty(c);
+    }
+    return o;
+  };
+  if (p.n_ineq > 0) {
+    s.ineq =
+        s.problem.add_constraint("g", options(feasible::ConstraintKind::kInequality, p.n_ineq));
+  }
+  if (p.n_eq > 0) {
+    s.eq = s.problem.add_constraint("h", options(feasible::ConstraintKind::kEquality, p.n_eq));
+  }
+  return s;
+}
+
+std::unique_ptr<feasible::ConstrainedOptimizer> make_optimizer(const Setup& s, Method method,
+                                                               double primal_lr, double dual_lr) {
+  Optimizers primal = {std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{s.x},
+                                                           torch::optim::SGDOptions(primal_lr))};
+  if (method == Method::kDefault) return feasible::make_default_optimizer(s.problem, primal);
+  auto dual = s.problem.dual_parameters().empty()
+                  ? nullptr
+                  : std::make_shared<torch::optim::SGD>(s.problem.dual_parameters(),
+                                                        torch::optim::SGDOptions(dual_lr));
+  return std::make_unique<feasible::SimultaneousOptimizer>(s.problem, primal, dual);
+}
+
+double max_abs_error(const torch::Tensor& x, const std::vector<double>& x_star) {
+  const torch::Tensor xd = x.detach().to(torch::kFloat64);
+  double e = 0;
+  for (size_t i = 0; i < x_star.size(); ++i) {
+    e = std::max(e, std::abs(xd[static_cast<int64_t>(i)].item<double>() - x_star[i]));
+  }
+  return e;
+}
+
+Outcome run(const TestProblem& p, torch::ScalarType dtype, Method method, double primal_lr,
+            double dual_lr, int64_t budget) {
+  Setup s = make_setup(p, dtype, method, dual_lr);
+  auto opt = make_optimizer(s, method, primal_lr, method == Method::kAL ? 1.0 : dual_lr);
+  const auto lo = torch::tensor(p.lower, torch::kFloat64).to(dtype);
+  const auto hi = torch::tensor(p.upper, torch::kFloat64).to(dtype);
+  opt->add_projection({s.x}, feasible::projection::box(lo, hi));
+  const auto closure = [&]() {
+    feasible::ProblemState st;
+    st.loss = p.f(s.x);
+    if (p.n_ineq > 0) st.observe(s.ineq, feasible::ConstraintState(p.g(s.x)));
+    if (p.n_eq > 0) st.observe(s.eq, feasible::ConstraintState(p.h(s.x)));
+    return st;
+  };
+  Outcome out;
+  try {
+    for (int64_t t = 0; t < budget; ++t) {
+      const double error = max_abs_error(s.x, p.x_star);
+      const feasible::StepResult r = opt->step(closure);
+      const double violation = p.n_ineq + p.n_eq > 0 ? r.max_violation() : 0.0;
+      out.final_error = error;
+      out.final_violation = violation;
+      if (!r.diverging.empty() || r.lagrangian_diverging) out.warned = true;
+      if (!(error < 1e8)) {
+        out.diverged = true;
+        break;
+      }
+      if (out.steps < 0 && error <= kTolX && violation <= kTolViolation) {
+        out.steps = t;
+        if (method != Method::kDefault) break;  // a tuning run only needs its step count
+      }
+    }
+  } catch (const feasible::NonFiniteError&) {
+    out.diverged = true;
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+/// The best grid point of a method: the fewest steps (ties: the earlier point).
+struct Tuned {
+  double primal_lr = 0, dual = 0;  // dual: the dual step (GDA) or the penalty (AL)
+  Outcome outcome;
+  int solved_points = 0;  // grid points that solved the problem
+};
+
+struct Flags {
+  int64_t budget = 10000;
+  std::string only, csv;
+  bool quiet = false;
+};
+
+Tuned tune(const TestProblem& p, Method method, const Flags& flags, std::ofstream& csv) {
+  Tuned best;
+  const auto& duals = method == Method::kGDA ? kDualSteps : kPenalties;
+  for (double lr : kPrimalSteps) {
+    for (double d : duals) {
+      const Outcome o = run(p, torch::kFloat64, method, lr, d, flags.budget);
+      if (csv)
+        csv << p.name << "," << name_of(method) << ",float64," << lr << "," << d << "," << o.steps
+            << "," << o.diverged << "\n";
+      if (o.steps < 0) continue;
+      ++best.solved_points;
+      if (best.outcome.steps < 0 || o.steps < best.outcome.steps) {
+        best.primal_lr = lr;
+        best.dual = d;
+        best.outcome = o;
+      }
+    }
+  }
+  return best;
+}
+
+/// The default's verdict: solved within twice the reference steps and still solved at the end.
+struct Verdict {
+  Outcome outcome;
+  bool solved = false;
+};
+
+Verdict run_default(const TestProblem& p, torch::ScalarType dtype, double lr, int64_t reference,
+                    const Flags& flags, std::ofstream& csv) {
+  const int64_t budget = reference > 0 ? 2 * reference : flags.budget;
+  Verdict v;
+  v.outcome = run(p, dtype, Method::kDefault, lr, 0.0, budget);
+  v.solved = v.outcome.steps >= 0 && v.outcome.final_error <= kTolX &&
+             v.outcome.final_violation <= kTolViolation;
+  if (csv)
+    csv << p.name << ",default," << (dtype == torch::kFloat64 ? "float64" : "float32") << "," << lr
+        << ",," << v.outcome.steps << "," << v.outcome.diverged << "\n";
+  return v;
+}
+
+Flags parse(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--budget" && i + 1 < argc) {
+      f.budget = std::atoll(argv[++i]);
+    } else if (a == "--only" && i + 1 < argc) {
+      f.only = argv[++i];
+    } else if (a == "--csv" && i + 1 < argc) {
+      f.csv = argv[++i];
+    } else if (a == "--quiet") {
+      f.quiet = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_defaults [--budget N] [--only NAME] [--csv FILE] [--quiet]\n");
+      std::exit(2);
+    }
+  }
+  return f;
+}
+
+std::string steps_text(int64_t steps) { return steps < 0 ? "-" : std::to_string(steps); }
+
+/// Totals of the summary.
+struct Totals {
+  int problems = 0, gda = 0, al = 0, d64 = 0, d32 = 0, diverged = 0, silent = 0;
+};
+
+void report(const TestProblem& p, const Tuned& gda, const Tuned& al, const Verdict& d64,
+            const Verdict& d32, Totals& t, bool quiet) {
+  ++t.problems;
+  t.gda += gda.outcome.steps >= 0;
+  t.al += al.outcome.steps >= 0;
+  t.d64 += d64.solved;
+  t.d32 += d32.solved;
+  for (const Verdict* v : {&d64, &d32}) {
+    t.diverged += v->outcome.diverged;
+    t.silent += v->outcome.diverged && !v->outcome.warned;
+  }
+  if (quiet) return;
+  std::printf("| %-6s | %8s (%g, %g) | %8s (%g, %g) | %8s %-3s | %8s %-3s | %.1e | %.1e |\n",
+              p.name.c_str(), steps_text(gda.outcome.steps).c_str(), gda.primal_lr, gda.dual,
+              steps_text(al.outcome.steps).c_str(), al.primal_lr, al.dual,
+              steps_text(d64.outcome.steps).c_str(), d64.solved ? "yes" : "no",
+              steps_text(d32.outcome.steps).c_str(), d32.solved ? "yes" : "no",
+              d64.outcome.final_error, d64.outcome.final_violation);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Flags flags = parse(argc, argv);
+  torch::set_num_threads(1);
+  std::ofstream csv;
+  if (!flags.csv.empty()) {
+    csv.open(flags.csv);
+    csv << "problem,method,dtype,primal_lr,dual,steps,diverged\n";
+  }
+  std::printf(
+      "| problem | GDA steps (primal, dual) | AL steps (primal, c) | default f64 | "
+      "default f32 | f64 final |x-x*| | f64 final violation |\n|---|---|---|---|---|---|---|\n");
+  Totals t;
+  const auto start = std::chrono::steady_clock::now();
+  for (const TestProblem& p : feasible::problems::collection()) {
+    if (!flags.only.empty() && p.name != flags.only) continue;
+    const Tuned gda = tune(p, Method::kGDA, flags, csv);
+    const Tuned al = tune(p, Method::kAL, flags, csv);
+    const double lr = gda.outcome.steps >= 0 ? gda.primal_lr : al.primal_lr;
+    const int64_t ref = gda.outcome.steps >= 0 ? gda.outcome.steps : -1;
+    const Verdict d64 = run_default(p, torch::kFloat64, lr > 0 ? lr : 1e-2, ref, flags, csv);
+    const Verdict d32 = run_default(p, torch::kFloat32, lr > 0 ? lr : 1e-2, ref, flags, csv);
+    report(p, gda, al, d64, d32, t, flags.quiet);
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "\nproblems %d; solved: tuned GDA %d, tuned AL %d, default float64 %d (%.0f%%), "
+      "default float32 %d (%.0f%%); default runs that diverged %d (silently %d); %.0f s\n",
+      t.problems, t.gda, t.al, t.d64, 100.0 * t.d64 / std::max(1, t.problems), t.d32,
+      100.0 * t.d32 / std::max(1, t.problems), t.diverged, t.silent, secs);
+  return 0;
+}

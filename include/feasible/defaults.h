@@ -1,0 +1,84 @@
+#pragma once
+/// \file defaults.h
+/// The constrained optimizer a user gets without choosing a dual step: make_default_optimizer.
+/// The recipe, its measurements and its limits: docs/defaults.md.
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "feasible/kinds.h"
+#include "feasible/optimizer.h"
+#include "feasible/problem.h"
+
+namespace feasible {
+
+/// What a user may say to make_default_optimizer. No step sizes: the recipe sets the dual
+/// update from the primal optimizers and the constraints' gradients (docs/defaults.md).
+struct DefaultOptions {
+  /// Throws c10::Error ("DefaultOptions.<field> must <rule>, got <value>") unless every field
+  /// is in range.
+  void validate() const;
+  /// What to do with NaN or Inf (ConstrainedOptimizerOptions::non_finite). Default kThrow.
+  TORCH_ARG(NonFinitePolicy, non_finite) = NonFinitePolicy::kThrow;
+  /// The longest interval, in steps, between two calibrations of the penalties (each costs one
+  /// backward pass per entry of a dense constraint of up to 32 entries, one per constraint
+  /// otherwise). Calibrations come at steps 0, 1, ..., 8, then every max(1, t/4) steps, at
+  /// most this many apart. Range >= 1. Default 200.
+  TORCH_ARG(int64_t, max_calibration_interval) = 200;
+};
+
+/// The default constrained optimizer (docs/defaults.md): AlternatingDualPrimalOptimizer's step
+/// with the Lagrangian formulation and the dual optimizer feasible::optim::AugmentedDual, which
+/// makes the primal step the Augmented Lagrangian's. Per entry, the penalty is
+///
+///   c = p / ||grad g||_P^2,   p = 0.4,
+///
+/// where ||a||_P^2 = sum_k P_k a_k^2 and P is the primal optimizers' step per unit gradient
+/// (SGD: lr / (1 - momentum); Adam, AdamW, RMSprop, Adagrad: lr / (sqrt(second moment) + eps)):
+/// one primal step along the constraint's own gradient then removes about a fraction p of its
+/// violation, whatever the scale of the constraint, of the loss or of the step. The base
+/// multiplier moves by beta c g per step (beta = 0.25). Indexed constraints, and dense ones of
+/// more than 32 entries, take one penalty for all entries, from the gradient of a random-sign
+/// sum of the observed entries (which also weighs the entries' primal terms like a mean).
+///
+/// Supported: constraints with the default options' formulation (Lagrangian) and a dense or
+/// indexed multiplier; primal optimizers torch::optim::SGD, Adam, AdamW, RMSprop, Adagrad.
+/// The constructor names the first constraint or optimizer outside this.
+class DefaultOptimizer : public ConstrainedOptimizer {
+ public:
+  /// \param problem  the problem (constraints registered; Lagrangian, dense or indexed).
+  /// \param primal   the primal optimizers (>= 1).
+  DefaultOptimizer(Problem problem, std::vector<std::shared_ptr<torch::optim::Optimizer>> primal,
+                   DefaultOptions options = DefaultOptions());
+  ~DefaultOptimizer() override;
+  /// Calibrates the penalties when due, then one AlternatingDualPrimal step.
+  StepResult step(const Closure& closure) override;
+  /// The penalty c of each entry of a constraint (shape [size]; zeros before the first
+  /// calibration that saw it). Detached copy.
+  torch::Tensor penalty(const Constraint& constraint) const;
+  /// Number of calibrations done so far.
+  int64_t calibrations() const;
+  /// The recipe's constants (docs/defaults.md): the fraction p of a violation that one primal
+  /// step along the constraint's gradient removes, and the base multiplier's share beta.
+  static constexpr double kPenaltyFraction = 0.4;
+  static constexpr double kBaseShare = 0.25;
+
+ private:
+  struct Calibration;
+  std::unique_ptr<Calibration> calibration_;
+  DefaultOptions options_;
+};
+
+/// The optimizer a user gets without choosing a dual step (docs/defaults.md).
+/// \param problem  constraints registered with the default formulation (dense or indexed).
+/// \param primal   the primal optimizers (any number >= 1, each over its own parameters).
+std::unique_ptr<DefaultOptimizer> make_default_optimizer(
+    Problem problem, std::vector<std::shared_ptr<torch::optim::Optimizer>> primal,
+    DefaultOptions options = DefaultOptions());
+/// The same with one primal optimizer.
+std::unique_ptr<DefaultOptimizer> make_default_optimizer(
+    Problem problem, std::shared_ptr<torch::optim::Optimizer> primal,
+    DefaultOptions options = DefaultOptions());
+
+}  // namespace feasible

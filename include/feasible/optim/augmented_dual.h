@@ -1,0 +1,84 @@
+#pragma once
+/// \file optim/augmented_dual.h
+/// The Augmented Lagrangian's multiplier update, written as a dual optimizer for the Lagrangian
+/// formulation (the dual optimizer of feasible::make_default_optimizer).
+#include <torch/torch.h>
+
+#include <limits>
+#include <vector>
+
+namespace feasible {
+namespace optim {
+
+/// Options of AugmentedDual. Default: beta = 0.25.
+struct AugmentedDualOptions : public torch::optim::OptimizerCloneableOptions<AugmentedDualOptions> {
+  /// \param beta  the fraction of the penalty that moves the base multiplier, in (0, 1].
+  AugmentedDualOptions(double beta = 0.25);  // NOLINT(google-explicit-constructor)
+  /// Throws c10::Error ("AugmentedDualOptions.beta must be in (0, 1], got <value>") unless
+  /// 0 < beta <= 1.
+  void validate() const;
+  /// The base multiplier's step as a fraction of the penalty: lambda_bar += beta * c * g.
+  /// Range (0, 1]. Default 0.25 (docs/defaults.md explains the choice).
+  TORCH_ARG(double, beta);
+
+ public:
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+  /// beta stands in for the learning rate of torch's schedulers.
+  double get_lr() const override { return beta(); }
+  void set_lr(const double lr) override { this->beta(lr); }
+};
+
+/// State of one multiplier tensor: the base multiplier lambda_bar, the penalty c per entry and
+/// the interval the multiplier lives in.
+struct AugmentedDualParamState
+    : public torch::optim::OptimizerCloneableParamState<AugmentedDualParamState> {
+  /// lambda_bar, the Augmented Lagrangian's multiplier estimate (shape of the parameter).
+  TORCH_ARG(torch::Tensor, base);
+  /// The penalty c per entry (shape of the parameter), >= 0; 0 keeps an entry where it is.
+  TORCH_ARG(torch::Tensor, penalty);
+  /// Lower end of the interval (0 for inequalities, -inf for equalities).
+  TORCH_ARG(double, lower) = -std::numeric_limits<double>::infinity();
+  /// Upper end of the interval (+inf unless the multiplier has a maximum).
+  TORCH_ARG(double, upper) = std::numeric_limits<double>::infinity();
+  /// Number of steps taken on this parameter.
+  TORCH_ARG(int64_t, step) = 0;
+
+ public:
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+};
+
+/// The Augmented Lagrangian's multiplier update in one-step form. With the violation
+/// g_t = -grad (the engine writes the negated ascent direction into `.grad()`), per entry:
+///
+///   lambda_{t+1}     = clamp(lambda_bar_t + c g_t,        lower, upper)   (the parameter)
+///   lambda_bar_{t+1} = clamp(lambda_bar_t + beta c g_t,   lower, upper)   (the state)
+///
+/// Under AlternatingDualPrimalOptimizer with the Lagrangian formulation, the primal step then
+/// reads the gradient grad f(x_t) + [lambda_bar_t + c g(x_t)]+ grad g(x_t), which is the
+/// gradient of the Augmented Lagrangian (Hestenes 1969; Powell 1969; Rockafellar 1973) at
+/// (x_t, lambda_bar_t) with penalty c; lambda_bar follows the method of multipliers with step
+/// beta * c. It is the proportional-integral form of the multiplier update (K_p = (1 - beta) c,
+/// K_i = beta c; Sohrabi et al. 2024; Ramirez and Lacoste-Julien 2025, arXiv:2509.22500).
+///
+/// Every parameter needs set_penalty() before its first step (an error names it otherwise).
+/// Entries whose gradient is zero stay at lambda_bar (an unobserved entry of an indexed
+/// multiplier drops its proportional part). Sparse gradients are rejected.
+class AugmentedDual : public torch::optim::Optimizer {
+ public:
+  explicit AugmentedDual(std::vector<torch::Tensor> params,
+                         AugmentedDualOptions defaults = AugmentedDualOptions());
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  /// Sets the penalty of a parameter (broadcast to its shape; finite, >= 0, checked) and its
+  /// interval. The first call starts lambda_bar at the parameter's current values.
+  void set_penalty(const torch::Tensor& param, const torch::Tensor& penalty, double lower,
+                   double upper);
+  /// The state of a parameter (nullptr before set_penalty): for inspection.
+  const AugmentedDualParamState* state_of(const torch::Tensor& param) const;
+};
+
+}  // namespace optim
+}  // namespace feasible

@@ -1,0 +1,177 @@
+// The default optimizer's calibration (src/default_calibration.h).
+#include "src/default_calibration.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "src/state_key.h"
+
+namespace feasible {
+namespace detail {
+
+namespace {
+
+using namespace torch::optim;
+
+bool supported(const Optimizer& o) {
+  return dynamic_cast<const SGD*>(&o) || dynamic_cast<const Adam*>(&o) ||
+         dynamic_cast<const AdamW*>(&o) || dynamic_cast<const RMSprop*>(&o) ||
+         dynamic_cast<const Adagrad*>(&o);
+}
+
+bool adaptive(const Optimizer* o) { return dynamic_cast<const SGD*>(o) == nullptr; }
+
+// The root mean square of a set of tensors (0 when they are all undefined or empty).
+double rms(const std::vector<torch::Tensor>& ts) {
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& t : ts) {
+    if (!t.defined()) continue;
+    sum += t.detach().to(torch::kFloat64).square().sum().item<double>();
+    n += t.numel();
+  }
+  return n > 0 ? std::sqrt(sum / static_cast<double>(n)) : 0.0;
+}
+
+// The second-moment tensor of an adaptive optimizer's parameter state (undefined when none).
+torch::Tensor second_moment(const OptimizerParamState& s) {
+  if (const auto* a = dynamic_cast<const AdamParamState*>(&s)) return a->exp_avg_sq();
+  if (const auto* w = dynamic_cast<const AdamWParamState*>(&s)) return w->exp_avg_sq();
+  if (const auto* r = dynamic_cast<const RMSpropParamState*>(&s)) return r->square_avg();
+  if (const auto* g = dynamic_cast<const AdagradParamState*>(&s)) return g->sum();
+  return torch::Tensor();
+}
+
+// The momentum of an adaptive optimizer: beta1 for Adam and AdamW, `momentum` for RMSprop, 0
+// for Adagrad. A step then answers a change of gradient over about 1 / (1 - momentum) steps,
+// and the penalty is divided by that lag.
+double momentum_of(const torch::optim::OptimizerOptions& o) {
+  if (const auto* a = dynamic_cast<const AdamOptions*>(&o)) return std::get<0>(a->betas());
+  if (const auto* w = dynamic_cast<const AdamWOptions*>(&o)) return std::get<0>(w->betas());
+  if (const auto* r = dynamic_cast<const RMSpropOptions*>(&o)) return r->momentum();
+  return 0.0;
+}
+
+}  // namespace
+
+PrimalMetric::PrimalMetric(const std::vector<std::shared_ptr<Optimizer>>& primal) {
+  for (size_t i = 0; i < primal.size(); ++i) {
+    TORCH_CHECK(primal[i] && supported(*primal[i]), "make_default_optimizer: primal optimizer ", i,
+                " is not one whose step per unit gradient the default knows; use "
+                "torch::optim::SGD, Adam, AdamW, RMSprop or Adagrad");
+    for (auto& group : primal[i]->param_groups()) {
+      for (auto& p : group.params()) {
+        if (!p.requires_grad()) continue;
+        params_.push_back({p, primal[i].get(), &group.options()});
+        tensors_.push_back(p);
+      }
+    }
+  }
+  weight_.assign(params_.size(), 0.0);
+}
+
+c10::optional<double> PrimalMetric::second_moment_rms(Optimizer* optimizer) const {
+  std::vector<torch::Tensor> moments;
+  for (const auto& p : params_) {
+    if (p.optimizer != optimizer) continue;
+    auto it = optimizer->state().find(key_of(p.param));
+    if (it != optimizer->state().end()) moments.push_back(second_moment(*it->second).sqrt());
+  }
+  const double r = rms(moments);
+  return r > 0 ? c10::optional<double>(r) : c10::nullopt;
+}
+
+bool PrimalMetric::prepare(const torch::Tensor& loss) {
+  std::vector<torch::Tensor> grads(params_.size());
+  if (std::any_of(params_.begin(), params_.end(),
+                  [](const PrimalParameter& p) { return adaptive(p.optimizer); }) &&
+      loss.requires_grad()) {
+    grads = torch::autograd::grad({loss}, tensors_, {}, /*retain_graph=*/true,
+                                  /*create_graph=*/false, /*allow_unused=*/true);
+  }
+  for (size_t k = 0; k < params_.size(); ++k) {
+    const PrimalParameter& p = params_[k];
+    const double lr = p.options->get_lr();
+    if (!adaptive(p.optimizer)) {
+      weight_[k] = lr / (1.0 - static_cast<const SGDOptions&>(*p.options).momentum());
+      continue;
+    }
+    std::vector<torch::Tensor> own;  // the loss gradient over this optimizer's parameters
+    for (size_t j = 0; j < params_.size(); ++j) {
+      if (params_[j].optimizer == p.optimizer) own.push_back(grads[j]);
+    }
+    double scale = rms(own);
+    if (!(scale > 0)) {
+      const auto moments = second_moment_rms(p.optimizer);
+      if (!moments) return false;
+      scale = *moments;
+    }
+    weight_[k] = lr / scale / (1.0 - momentum_of(*p.options));
+  }
+  return true;
+}
+
+double PrimalMetric::squared_norm(const std::vector<torch::Tensor>& grads) const {
+  double total = 0;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (grads[k].defined()) total += weight_[k] * grads[k].square().sum().item<double>();
+  }
+  return total;
+}
+
+bool CalibrationSchedule::due(int64_t t) {
+  if (t < next_) {  // resumed from a checkpoint at an earlier iteration: start the sequence over
+    next_ = 0;
+  }
+  while (next_ < t) next_ += next_ <= 8 ? 1 : std::min(std::max<int64_t>(1, next_ / 4), cap_);
+  return next_ == t;
+}
+
+namespace {
+
+// fraction / q, or 0 when q is not a positive finite number.
+double penalty_for(double fraction, double q) {
+  return std::isfinite(q) && q > 0 ? fraction / q : 0.0;
+}
+
+std::vector<torch::Tensor> gradient(const torch::Tensor& y, const PrimalMetric& metric) {
+  return torch::autograd::grad({y}, metric.parameters(), {}, /*retain_graph=*/true,
+                               /*create_graph=*/false, /*allow_unused=*/true);
+}
+
+}  // namespace
+
+bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
+                         double fraction, uint64_t seed) {
+  if (metric.parameters().empty() || !metric.prepare(eval.state.loss)) return false;
+  for (const auto& item : eval.items) {
+    const Constraint& c = item.constraint;
+    if (!c.multiplier() || !item.state->contributes_to_primal() || !item.v.requires_grad()) {
+      continue;
+    }
+    const torch::Tensor v = item.v.reshape({-1});
+    torch::Tensor penalty;
+    if (!item.idx.defined() && v.numel() <= 32) {
+      std::vector<double> c_per_entry(v.numel());
+      for (int64_t j = 0; j < v.numel(); ++j) {
+        const double q = metric.squared_norm(gradient(v[j], metric));
+        c_per_entry[j] = penalty_for(fraction, q);
+      }
+      penalty = torch::tensor(c_per_entry, torch::kFloat64);
+    } else {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + c.index());
+      const torch::Tensor signs =
+          torch::randint(0, 2, {v.numel()}, gen, torch::TensorOptions().dtype(v.dtype())) * 2 - 1;
+      const double q = metric.squared_norm(gradient((v * signs.to(v.device())).sum(), metric));
+      penalty = torch::full({}, penalty_for(fraction, q), torch::kFloat64);
+    }
+    const auto range = c.multiplier()->bounds();
+    dual.set_penalty(c.multiplier()->parameters()[0], penalty, range.first, range.second);
+  }
+  return true;
+}
+
+}  // namespace detail
+}  // namespace feasible

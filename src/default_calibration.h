@@ -1,0 +1,69 @@
+// The default optimizer's calibration (internal): the primal optimizers' step per unit gradient
+// and the penalties c = p / ||grad g||_P^2 it sets (include/feasible/defaults.h).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "feasible/optim/augmented_dual.h"
+#include "feasible/problem.h"
+#include "src/step_engine.h"
+
+namespace feasible {
+namespace detail {
+
+/// One primal parameter and the optimizer (and group) that steps it.
+struct PrimalParameter {
+  torch::Tensor param;
+  torch::optim::Optimizer* optimizer = nullptr;
+  const torch::optim::OptimizerOptions* options = nullptr;
+};
+
+/// The primal optimizers' step per unit gradient, P: one primal step moves a parameter by about
+/// -P * gradient. SGD: lr / (1 - momentum), exactly. Adam, AdamW, RMSprop, Adagrad normalise
+/// the gradient by its own running size, and that size includes the multipliers' terms, so a
+/// P read from their second moments would shrink as the penalty grows and the penalty
+/// c = p / ||a||_P^2 would grow with it without end. For them P = lr / rms(grad f) over the
+/// optimizer's parameters: the step per unit gradient that the loss alone would give (scale
+/// free, like the optimizer), and the second moments' rms when the loss does not depend on them.
+class PrimalMetric {
+ public:
+  /// Throws (naming the optimizer) unless every optimizer is a supported type.
+  explicit PrimalMetric(const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal);
+  /// The parameters that require a gradient, in optimizer and group order.
+  const std::vector<torch::Tensor>& parameters() const { return tensors_; }
+  /// Computes P for the evaluation's loss (one backward pass when an optimizer is adaptive);
+  /// false when P cannot be told yet (nothing depends on the loss and no second moments yet).
+  bool prepare(const torch::Tensor& loss);
+  /// sum_k P_k grads_k^2 (grads: one per parameter, undefined for unused ones), with the P of
+  /// the last prepare().
+  double squared_norm(const std::vector<torch::Tensor>& grads) const;
+
+ private:
+  c10::optional<double> second_moment_rms(torch::optim::Optimizer* optimizer) const;
+  std::vector<PrimalParameter> params_;
+  std::vector<torch::Tensor> tensors_;
+  std::vector<double> weight_;  // P per parameter
+};
+
+/// When calibrations are due: steps 0..8, then every max(1, t/4) steps, at most `cap` apart.
+class CalibrationSchedule {
+ public:
+  explicit CalibrationSchedule(int64_t cap) : cap_(cap) {}
+  /// Whether a calibration is due at iteration t (t never decreases, except after a resume).
+  bool due(int64_t t);
+
+ private:
+  int64_t cap_;
+  int64_t next_ = 0;
+};
+
+/// Sets the penalties of every observed constraint of `eval` in `dual` (see DefaultOptimizer).
+/// `seed` drives the random signs of the shared-penalty estimate. Returns false when P is not
+/// known yet (nothing set).
+bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
+                         double fraction, uint64_t seed);
+
+}  // namespace detail
+}  // namespace feasible

@@ -1,0 +1,139 @@
+// The default constrained optimizer (include/feasible/defaults.h).
+#include "feasible/defaults.h"
+
+#include "feasible/formulation.h"
+#include "src/default_calibration.h"
+#include "src/step_engine.h"
+#include "src/validate.h"
+
+namespace feasible {
+
+using detail::Evaluation;
+using detail::Stage;
+using detail::StepEngine;
+using detail::Taken;
+using detail::Transaction;
+
+void DefaultOptions::validate() const {
+  const detail::Validator check("DefaultOptions");
+  check.at_least("max_calibration_interval", max_calibration_interval(), int64_t{1});
+  check.one_of(
+      "non_finite",
+      non_finite() == NonFinitePolicy::kThrow || non_finite() == NonFinitePolicy::kSkipStep,
+      "NonFinitePolicy::kThrow or kSkipStep", non_finite());
+}
+
+struct DefaultOptimizer::Calibration {
+  Calibration(const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal,
+              std::shared_ptr<optim::AugmentedDual> dual, int64_t cap)
+      : metric(primal), schedule(cap), dual(std::move(dual)) {}
+  detail::PrimalMetric metric;
+  detail::CalibrationSchedule schedule;
+  std::shared_ptr<optim::AugmentedDual> dual;
+  int64_t count = 0;
+};
+
+namespace {
+double debug_fraction() {
+  const char* e = std::getenv("FEASIBLE_P");
+  return e ? std::atof(e) : DefaultOptimizer::kPenaltyFraction;
+}
+double debug_beta() {
+  const char* e = std::getenv("FEASIBLE_BETA");
+  return e ? std::atof(e) : DefaultOptimizer::kBaseShare;
+}
+
+// Checks that every constraint is one the default handles; the dual optimizer over the
+// multipliers (nullptr when there are none), every penalty 0 until the first calibration.
+std::shared_ptr<optim::AugmentedDual> make_dual(const Problem& problem) {
+  for (const auto& c : problem.constraints()) {
+    const auto& o = c.options();
+    TORCH_CHECK(dynamic_cast<const Lagrangian*>(o.formulation().get()) != nullptr,
+                "make_default_optimizer: constraint '", c.name(), "' uses ",
+                o.formulation()->name(),
+                "; the default sets the penalty itself: register it with the default "
+                "formulation (Lagrangian)");
+    TORCH_CHECK(o.multiplier() != MultiplierKind::kImplicit, "make_default_optimizer: constraint '",
+                c.name(),
+                "' has an implicit multiplier; the default supports dense and indexed ones");
+    TORCH_CHECK(!o.sparse_gradient(), "make_default_optimizer: constraint '", c.name(),
+                "' has sparse_gradient(true); the default needs dense gradient rows");
+  }
+  std::vector<torch::Tensor> duals = problem.dual_parameters();
+  if (duals.empty()) return nullptr;
+  auto dual =
+      std::make_shared<optim::AugmentedDual>(duals, optim::AugmentedDualOptions(debug_beta()));
+  for (const auto& c : problem.constraints()) {
+    const auto range = c.multiplier()->bounds();
+    dual->set_penalty(c.multiplier()->parameters()[0], torch::zeros({}), range.first, range.second);
+  }
+  return dual;
+}
+
+ConstrainedOptimizerOptions engine_options(const DefaultOptions& options) {
+  options.validate();
+  return ConstrainedOptimizerOptions().non_finite(options.non_finite());
+}
+
+}  // namespace
+
+DefaultOptimizer::DefaultOptimizer(Problem problem,
+                                   std::vector<std::shared_ptr<torch::optim::Optimizer>> primal,
+                                   DefaultOptions options)
+    : ConstrainedOptimizer(problem, primal, make_dual(problem), engine_options(options)),
+      options_(options) {
+  calibration_ = std::make_unique<Calibration>(
+      primal, std::static_pointer_cast<optim::AugmentedDual>(dual_optimizer()),
+      options.max_calibration_interval());
+}
+
+DefaultOptimizer::~DefaultOptimizer() = default;
+
+StepResult DefaultOptimizer::step(const Closure& closure) {
+  StepEngine& e = engine();
+  StepResult result = e.start_result();
+  Evaluation eval;
+  Transaction tx;  // the primal gradient comes after the dual step
+  if (e.evaluate(closure, eval, result, Stage::kFirst, Taken::kNothing)) {
+    Calibration& cal = *calibration_;
+    if (cal.dual && cal.schedule.due(e.iteration_) &&
+        detail::calibrate_penalties(eval, cal.metric, *cal.dual, debug_fraction(),
+                                    static_cast<uint64_t>(e.iteration_))) {
+      ++cal.count;
+    }
+    e.write_dual_gradients(eval);
+    if (e.checked_dual_step(eval, result, tx, Taken::kDual) &&
+        e.backward(eval, result, Stage::kFirst, Taken::kDual)) {  // uses lambda_{t+1}
+      e.record(eval, result);
+      e.primal_step();
+      tx.commit();
+    }
+  }
+  e.finish();
+  return result;
+}
+
+torch::Tensor DefaultOptimizer::penalty(const Constraint& constraint) const {
+  TORCH_CHECK(constraint.defined() && constraint.problem_id() == problem().id(),
+              "DefaultOptimizer::penalty: the constraint is not one of this optimizer's problem");
+  const auto& dual = calibration_->dual;
+  if (!dual || !constraint.multiplier()) return torch::zeros({constraint.size()});
+  const auto* st = dual->state_of(constraint.multiplier()->parameters()[0]);
+  return st->penalty().detach().clone();
+}
+
+int64_t DefaultOptimizer::calibrations() const { return calibration_->count; }
+
+std::unique_ptr<DefaultOptimizer> make_default_optimizer(
+    Problem problem, std::vector<std::shared_ptr<torch::optim::Optimizer>> primal,
+    DefaultOptions options) {
+  return std::make_unique<DefaultOptimizer>(std::move(problem), std::move(primal), options);
+}
+
+std::unique_ptr<DefaultOptimizer> make_default_optimizer(
+    Problem problem, std::shared_ptr<torch::optim::Optimizer> primal, DefaultOptions options) {
+  return make_default_optimizer(
+      std::move(problem), std::vector<std::shared_ptr<torch::optim::Optimizer>>{primal}, options);
+}
+
+}  // namespace feasible

@@ -1,0 +1,124 @@
+// AugmentedDual (include/feasible/optim/augmented_dual.h): options, parameter state, optimizer.
+#include "feasible/optim/augmented_dual.h"
+
+#include <torch/optim/serialize.h>
+
+#include "src/state_key.h"
+#include "src/validate.h"
+
+namespace feasible {
+namespace optim {
+
+namespace {
+using detail::key_of;
+
+double read_double(torch::serialize::InputArchive& archive, const char* key) {
+  torch::Tensor t;
+  archive.read(key, t, true);
+  return t.item<double>();
+}
+}  // namespace
+
+AugmentedDualOptions::AugmentedDualOptions(double beta) : beta_(beta) {}
+
+void AugmentedDualOptions::validate() const {
+  const detail::Validator check("AugmentedDualOptions");
+  check.require(beta() > 0 && beta() <= 1, "beta", "be in (0, 1]", beta());
+}
+
+void AugmentedDualOptions::serialize(torch::serialize::OutputArchive& archive) const {
+  archive.write("beta", torch::tensor(beta_, torch::kFloat64));
+}
+
+void AugmentedDualOptions::serialize(torch::serialize::InputArchive& archive) {
+  beta_ = read_double(archive, "beta");
+}
+
+void AugmentedDualParamState::serialize(torch::serialize::OutputArchive& archive) const {
+  archive.write("base", base_, true);
+  archive.write("penalty", penalty_, true);
+  archive.write("lower", torch::tensor(lower_, torch::kFloat64), true);
+  archive.write("upper", torch::tensor(upper_, torch::kFloat64), true);
+  archive.write("step", torch::tensor(step_), true);
+}
+
+void AugmentedDualParamState::serialize(torch::serialize::InputArchive& archive) {
+  archive.read("base", base_, true);
+  archive.read("penalty", penalty_, true);
+  lower_ = read_double(archive, "lower");
+  upper_ = read_double(archive, "upper");
+  torch::Tensor t;
+  archive.read("step", t, true);
+  step_ = t.item<int64_t>();
+}
+
+AugmentedDual::AugmentedDual(std::vector<torch::Tensor> params, AugmentedDualOptions defaults)
+    : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
+                              std::make_unique<AugmentedDualOptions>(defaults)) {
+  defaults.validate();
+}
+
+torch::Tensor AugmentedDual::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const double beta = static_cast<const AugmentedDualOptions&>(group.options()).beta();
+    for (size_t i = 0; i < group.params().size(); ++i) {
+      torch::Tensor& p = group.params()[i];
+      if (!p.grad().defined()) continue;
+      TORCH_CHECK(!p.grad().is_sparse(), "AugmentedDual: parameter ", i,
+                  " has a sparse gradient; use dense gradients (sparse_gradient(false))");
+      auto it = state_.find(key_of(p));
+      TORCH_CHECK(it != state_.end(), "AugmentedDual: parameter ", i,
+                  " has no penalty; call set_penalty before its first step");
+      auto& st = static_cast<AugmentedDualParamState&>(*it->second);
+      const torch::Tensor step = st.penalty() * p.grad();  // -c g
+      p.copy_((st.base() - step).clamp_(st.lower(), st.upper()));
+      st.base().sub_(step, beta).clamp_(st.lower(), st.upper());
+      st.step(st.step() + 1);
+    }
+  }
+  return loss;
+}
+
+void AugmentedDual::set_penalty(const torch::Tensor& param, const torch::Tensor& penalty,
+                                double lower, double upper) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor c = penalty.detach().to(param.options()).expand_as(param).clone();
+  TORCH_CHECK(torch::isfinite(c).all().item<bool>() && (c >= 0).all().item<bool>(),
+              "AugmentedDual::set_penalty: the penalty must be finite and >= 0 everywhere, got ",
+              penalty);
+  TORCH_CHECK(lower <= upper, "AugmentedDual::set_penalty: lower (", lower, ") > upper (", upper,
+              ")");
+  auto it = state_.find(key_of(param));
+  if (it == state_.end()) {
+    auto st = std::make_unique<AugmentedDualParamState>();
+    st->base(param.detach().clone());
+    it = state_.emplace(key_of(param), std::move(st)).first;
+  }
+  auto& st = static_cast<AugmentedDualParamState&>(*it->second);
+  st.penalty(c);
+  st.lower(lower);
+  st.upper(upper);
+}
+
+void AugmentedDual::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<AugmentedDualParamState, AugmentedDualOptions>(archive, *this);
+}
+
+void AugmentedDual::load(torch::serialize::InputArchive& archive) {
+  torch::optim::serialize<AugmentedDualParamState, AugmentedDualOptions>(archive, *this);
+}
+
+const AugmentedDualParamState* AugmentedDual::state_of(const torch::Tensor& param) const {
+  auto it = state_.find(key_of(param));
+  return it == state_.end() ? nullptr
+                            : static_cast<const AugmentedDualParamState*>(it->second.get());
+}
+
+}  // namespace optim
+}  // namespace feasible

@@ -1,0 +1,289 @@
+// make_default_optimizer (include/feasible/defaults.h): known optima without a dual step, scale
+// invariance, the AugmentedDual update against hand computation, checkpoints, bad input; and the
+// report of divergence that stays finite (StepResult::diverging).
+#include <feasible/feasible.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+namespace {
+
+using feasible::Constraint;
+using feasible::ConstraintKind;
+using feasible::ConstraintOptions;
+using feasible::ConstraintState;
+using feasible::Problem;
+using feasible::ProblemState;
+using feasible_test::dvec;
+using feasible_test::error_of;
+using Optimizers = std::vector<std::shared_ptr<torch::optim::Optimizer>>;
+
+ConstraintOptions f64(ConstraintKind kind = ConstraintKind::kInequality, int64_t size = 1) {
+  return ConstraintOptions(kind, size).dtype(torch::kFloat64);
+}
+
+struct WarningCollector : c10::WarningHandler {
+  std::vector<std::string> messages;
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    messages.push_back(msg);
+  }
+};
+
+// The paper's concave example: min cos(x) s.t. sin(x) <= eps on [0, pi/2]; x* = arcsin(eps),
+// where the objective's curvature is negative (-cos x* < 0), so plain gradient descent-ascent
+// on the Lagrangian has no stable point there. No dual step is given.
+TEST(Default, ReachesTheConcaveExamplesOptimum) {
+  for (double eps : {0.1, 0.5, 0.9}) {
+    torch::Tensor x = dvec({0.3}).requires_grad_(true);
+    Problem problem;
+    Constraint c = problem.add_constraint("sin", f64());
+    auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                   torch::optim::SGDOptions(0.05));
+    auto opt = feasible::make_default_optimizer(problem, sgd);
+    opt->add_projection({x}, feasible::projection::box(0.0, M_PI / 2));
+    feasible::StepResult r;
+    for (int t = 0; t < 3000; ++t) {
+      r = opt->step([&] {
+        ProblemState st(torch::cos(x).sum());
+        st.observe(c, ConstraintState(torch::sin(x) - eps));
+        return st;
+      });
+      ASSERT_TRUE(r.diverging.empty()) << "a converging run is not reported as diverging";
+    }
+    // 1e-6: far above the float64 rounding of the iteration, far below the benchmark's 1e-3.
+    EXPECT_NEAR(x.item<double>(), std::asin(eps), 1e-6) << "eps " << eps;
+    // KKT: -sin x* + lambda cos x* = 0, so lambda* = tan(x*).
+    EXPECT_NEAR(problem.multiplier_values(c).item<double>(), std::tan(std::asin(eps)), 1e-5);
+    EXPECT_GT(opt->calibrations(), 8);
+  }
+}
+
+// min ||x - a||^2 s.t. sum(x) = 1 and x_0 <= 0.1 (two groups): x* and lambda* by hand.
+struct SmallQp {
+  torch::Tensor x = dvec({0.0, 0.0, 0.0}).requires_grad_(true);
+  torch::Tensor a = dvec({1.0, 0.5, -0.2});
+  Problem problem;
+  Constraint sum, cap;
+  double loss_scale = 1, constraint_scale = 1;
+  SmallQp() {
+    sum = problem.add_constraint("sum", f64(ConstraintKind::kEquality));
+    cap = problem.add_constraint("cap", f64());
+  }
+  ProblemState operator()() {
+    ProblemState st((x - a).square().sum() * loss_scale);
+    st.observe(sum, ConstraintState((x.sum() - 1.0).reshape({1}) * constraint_scale));
+    st.observe(cap, ConstraintState((x[0] - 0.1).reshape({1}) * constraint_scale));
+    return st;
+  }
+};
+
+// With x_0 = 0.1 active: x_1 - a_1 = x_2 - a_2 = -nu/2 and x_1 + x_2 = 0.9, so x_1 = 0.8,
+// x_2 = 0.1, nu = -0.6 (the equality's multiplier, from 2 (x_1 - a_1) + nu = 0), and the cap's
+// multiplier mu = -2 (0.1 - 1) - nu = 2.4 >= 0.
+TEST(Default, SolvesASmallQpWithAnEqualityAndAnActiveInequality) {
+  SmallQp qp;
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{qp.x},
+                                                 torch::optim::SGDOptions(0.1));
+  auto opt = feasible::make_default_optimizer(qp.problem, sgd);
+  for (int t = 0; t < 2000; ++t) opt->step([&] { return qp(); });
+  const torch::Tensor expected = dvec({0.1, 0.8, 0.1});
+  EXPECT_TRUE(torch::allclose(qp.x.detach(), expected, 0, 1e-8)) << qp.x;
+  EXPECT_NEAR(qp.problem.multiplier_values(qp.sum).item<double>(), -0.6, 1e-7);
+  EXPECT_NEAR(qp.problem.multiplier_values(qp.cap).item<double>(), 2.4, 1e-7);
+}
+
+// Runs SmallQp for `steps` with SGD at `lr`; the iterates.
+torch::Tensor run_qp(double loss_scale, double constraint_scale, double lr, int steps,
+                     bool adam = false, torch::Tensor* multipliers = nullptr) {
+  SmallQp qp;
+  qp.loss_scale = loss_scale;
+  qp.constraint_scale = constraint_scale;
+  std::shared_ptr<torch::optim::Optimizer> primal;
+  if (adam) {
+    primal = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{qp.x},
+                                                  torch::optim::AdamOptions(lr));
+  } else {
+    primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{qp.x},
+                                                 torch::optim::SGDOptions(lr));
+  }
+  auto opt = feasible::make_default_optimizer(qp.problem, primal);
+  for (int t = 0; t < steps; ++t) opt->step([&] { return qp(); });
+  if (multipliers) {
+    *multipliers =
+        torch::cat({qp.problem.multiplier_values(qp.sum), qp.problem.multiplier_values(qp.cap)});
+  }
+  return qp.x.detach().clone();
+}
+
+// The recipe is invariant to the scale of a constraint: c scales as 1/s^2, so c * v and the
+// primal step do not change, and the multipliers scale as 1/s. 200 steps, mid-run (not yet
+// converged), so the comparison is of whole trajectories, not of the shared optimum.
+// Tolerance: a few hundred float64 roundings of O(1) values.
+TEST(Default, IsInvariantToTheScaleOfAConstraint) {
+  torch::Tensor lam1, lam1000;
+  const torch::Tensor x1 = run_qp(1, 1, 0.1, 200, false, &lam1);
+  const torch::Tensor x1000 = run_qp(1, 1000, 0.1, 200, false, &lam1000);
+  EXPECT_TRUE(torch::allclose(x1, x1000, 0, 1e-12)) << x1 << x1000;
+  EXPECT_TRUE(torch::allclose(lam1, lam1000 * 1000, 1e-10, 1e-12)) << lam1 << lam1000;
+  EXPECT_FALSE(torch::allclose(x1, run_qp(1, 1, 0.1, 100), 0, 1e-6)) << "still moving at 200";
+}
+
+// Loss scaled by 1e-3 with a plain-SGD step scaled by 1000: the primal step is unchanged, and
+// c = p / (lr ||grad g||^2) scales by 1e-3, as do the multipliers.
+TEST(Default, IsInvariantToTheLossScaleWithTheSgdStepScaledInversely) {
+  const torch::Tensor x1 = run_qp(1, 1, 0.1, 200);
+  const torch::Tensor x2 = run_qp(1e-3, 1, 100.0, 200);
+  EXPECT_TRUE(torch::allclose(x1, x2, 0, 1e-12)) << x1 << x2;
+}
+
+// Adam is scale-free itself, so the loss alone is scaled. Adam's eps (1e-8) against
+// sqrt(second moment) (about 1e-3 here after scaling) breaks exact invariance at about 1e-5
+// relative per step, so the tolerance is 1e-4.
+TEST(Default, IsInvariantToTheLossScaleWithAdam) {
+  const torch::Tensor x1 = run_qp(1, 1, 0.01, 300, true);
+  const torch::Tensor x2 = run_qp(1e-3, 1, 0.01, 300, true);
+  EXPECT_TRUE(torch::allclose(x1, x2, 0, 1e-4)) << x1 << x2;
+  EXPECT_TRUE(torch::allclose(x1, dvec({0.1, 0.8, 0.1}), 0, 2e-2)) << "near x* after 300 steps";
+}
+
+// AugmentedDual by hand: lambda_{t+1} = [lambda_bar + c g]+, lambda_bar += beta c g.
+TEST(AugmentedDual, FollowsTheFormulaByHand) {
+  torch::Tensor lam = dvec({0.5, 0.0}).requires_grad_(true);
+  feasible::optim::AugmentedDual dual({lam}, feasible::optim::AugmentedDualOptions(0.25));
+  dual.set_penalty(lam, dvec({2.0, 4.0}), 0.0, INFINITY);
+  double bar0 = 0.5, bar1 = 0.0;
+  const std::vector<std::vector<double>> gs = {{0.1, -0.3}, {-0.4, 0.2}, {0.05, 0.05}};
+  for (const auto& g : gs) {
+    lam.mutable_grad() = -dvec(g);  // the engine writes the negated ascent direction
+    dual.step();
+    const double l0 = std::max(0.0, bar0 + 2.0 * g[0]), l1 = std::max(0.0, bar1 + 4.0 * g[1]);
+    bar0 = std::max(0.0, bar0 + 0.25 * 2.0 * g[0]);
+    bar1 = std::max(0.0, bar1 + 0.25 * 4.0 * g[1]);
+    EXPECT_DOUBLE_EQ(lam[0].item<double>(), l0);
+    EXPECT_DOUBLE_EQ(lam[1].item<double>(), l1);
+    EXPECT_DOUBLE_EQ(dual.state_of(lam)->base()[0].item<double>(), bar0);
+    EXPECT_DOUBLE_EQ(dual.state_of(lam)->base()[1].item<double>(), bar1);
+  }
+}
+
+TEST(AugmentedDual, RefusesBadInput) {
+  torch::Tensor lam = dvec({0.0}).requires_grad_(true);
+  EXPECT_HAS(error_of([&] {
+               feasible::optim::AugmentedDual d({lam}, feasible::optim::AugmentedDualOptions(0));
+             }),
+             "AugmentedDualOptions.beta must be in (0, 1], got 0");
+  feasible::optim::AugmentedDual dual({lam});
+  lam.mutable_grad() = dvec({1.0});
+  EXPECT_HAS(error_of([&] { dual.step(); }), "call set_penalty before its first step");
+  EXPECT_HAS(error_of([&] { dual.set_penalty(lam, dvec({-1.0}), 0, 1); }),
+             "finite and >= 0 everywhere");
+}
+
+// A checkpoint in the middle of a run, loaded into a fresh optimizer, continues the same run.
+TEST(Default, CheckpointResumesTheSameTrajectory) {
+  const std::string path = ::testing::TempDir() + "/defaults_test.ckpt";
+  auto make = [](SmallQp& qp, torch::nn::Module& holder) {
+    holder.register_parameter("x", qp.x);
+    auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{qp.x},
+                                                   torch::optim::SGDOptions(0.1));
+    return feasible::make_default_optimizer(qp.problem, sgd);
+  };
+  SmallQp a;
+  torch::nn::Module ma;
+  auto oa = make(a, ma);
+  for (int t = 0; t < 37; ++t) oa->step([&] { return a(); });
+  feasible::save(path, feasible::CheckpointContents().module("m", ma).optimizer(*oa));
+  for (int t = 37; t < 80; ++t) oa->step([&] { return a(); });
+  SmallQp b;
+  torch::nn::Module mb;
+  auto ob = make(b, mb);
+  feasible::load(path, feasible::CheckpointContents().module("m", mb).optimizer(*ob));
+  for (int t = 37; t < 80; ++t) ob->step([&] { return b(); });
+  EXPECT_TRUE(torch::equal(a.x.detach(), b.x.detach())) << a.x << b.x;
+  EXPECT_TRUE(torch::equal(ob->penalty(b.cap), oa->penalty(a.cap)));
+  std::remove(path.c_str());
+}
+
+TEST(Default, RefusesWhatItCannotCalibrate) {
+  torch::Tensor x = dvec({0.0}).requires_grad_(true);
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.1));
+  {
+    Problem p;
+    p.add_constraint("quad", f64().formulation(std::make_shared<feasible::QuadraticPenalty>()));
+    EXPECT_HAS(error_of([&] { feasible::make_default_optimizer(p, sgd); }),
+               "constraint 'quad' uses QuadraticPenalty");
+  }
+  {
+    Problem p;
+    p.add_constraint("c", f64());
+    auto lbfgs = std::make_shared<torch::optim::LBFGS>(std::vector<torch::Tensor>{x});
+    EXPECT_HAS(error_of([&] { feasible::make_default_optimizer(p, lbfgs); }),
+               "primal optimizer 0 is not one whose step per unit gradient the default knows");
+    EXPECT_HAS(error_of([&] {
+                 feasible::make_default_optimizer(
+                     p, sgd, feasible::DefaultOptions().max_calibration_interval(0));
+               }),
+               "DefaultOptions.max_calibration_interval must be >= 1, got 0");
+  }
+}
+
+// Simultaneous gradient descent-ascent on min 0 s.t. x = 0 spirals outwards by a factor
+// sqrt(1 + lr^2) per step: finite, unbounded. It is reported, named, and warned about once.
+TEST(Divergence, FiniteGrowthIsReportedAndWarnedOnceNamingTheConstraint) {
+  torch::Tensor x = dvec({1.0}).requires_grad_(true);
+  Problem problem;
+  Constraint h = problem.add_constraint("h", f64(ConstraintKind::kEquality));
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.5));
+  auto dual =
+      std::make_shared<torch::optim::SGD>(problem.dual_parameters(), torch::optim::SGDOptions(0.5));
+  feasible::SimultaneousOptimizer opt(problem, {sgd}, dual);
+  WarningCollector warnings;
+  c10::Warning::WarningHandlerGuard guard(&warnings);
+  int first = -1;
+  feasible::StepResult r;
+  for (int t = 0; t < 400; ++t) {
+    r = opt.step([&] {
+      ProblemState st(x.sum() * 0.0);
+      st.observe(h, ConstraintState(x.clone()));
+      return st;
+    });
+    if (first < 0 && !r.diverging.empty()) first = t;
+  }
+  ASSERT_GE(first, 0) << "never reported; |x| = " << x.abs().item<double>();
+  EXPECT_LE(first, 240) << "growth of 1.118x a step is found within the sampling rule's delay";
+  EXPECT_EQ(first % 20, 0) << "sampled every 20 steps";
+  ASSERT_EQ(warnings.messages.size(), 1u);
+  EXPECT_HAS(warnings.messages[0], "'h': violation");
+  EXPECT_HAS(warnings.messages[0], "while finite");
+}
+
+// A multiplier that winds up linearly (an unreachable constraint under plain dual SGD) grows
+// without bound too, but not geometrically: not reported.
+TEST(Divergence, LinearWindUpIsNotReported) {
+  torch::Tensor x = dvec({0.0}).requires_grad_(true);
+  Problem problem;
+  Constraint c = problem.add_constraint("unreachable", f64());
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.1));
+  auto dual =
+      std::make_shared<torch::optim::SGD>(problem.dual_parameters(), torch::optim::SGDOptions(0.1));
+  feasible::SimultaneousOptimizer opt(problem, {sgd}, dual);
+  for (int t = 0; t < 1000; ++t) {
+    const auto r = opt.step([&] {
+      ProblemState st(x.square().sum());
+      st.observe(c, ConstraintState(x.sum() * 0.0 + 1.0));  // always violated by 1
+      return st;
+    });
+    ASSERT_TRUE(r.diverging.empty()) << "step " << t;
+  }
+  EXPECT_GT(problem.multiplier_values(c).item<double>(), 90.0) << "it did wind up";
+}
+
+}  // namespace
