@@ -11,10 +11,12 @@
 // steps. The default then runs with the tuned GDA run's primal step for twice its steps (or the
 // budget when GDA solved nothing), in float64 and in float32. Bounds are kept by projection.
 //
-// Flags: --budget N (default 10000), --only NAME (one problem), --csv FILE (every run, one row
-//        each), --quiet (no per-problem lines).
+// Flags: --budget N (default 10000), --only NAME (one problem), --cache FILE (tuned runs: read
+//        from FILE when it lists the problem, else run and appended to it), --threads N
+//        (problems measured in parallel; default: the number of cores), --quiet (totals only).
 #include <feasible/feasible.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +26,8 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "bench/problems/problems.h"
@@ -97,11 +101,10 @@ std::unique_ptr<feasible::ConstrainedOptimizer> make_optimizer(const Setup& s, M
 }
 
 double max_abs_error(const torch::Tensor& x, const std::vector<double>& x_star) {
-  const torch::Tensor xd = x.detach().to(torch::kFloat64);
+  const torch::Tensor xd = x.detach().to(torch::kFloat64).contiguous();
+  const double* v = xd.data_ptr<double>();
   double e = 0;
-  for (size_t i = 0; i < x_star.size(); ++i) {
-    e = std::max(e, std::abs(xd[static_cast<int64_t>(i)].item<double>() - x_star[i]));
-  }
+  for (size_t i = 0; i < x_star.size(); ++i) e = std::max(e, std::abs(v[i] - x_star[i]));
   return e;
 }
 
@@ -156,19 +159,17 @@ struct Tuned {
 
 struct Flags {
   int64_t budget = 10000;
-  std::string only, csv;
+  std::string only, cache;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool quiet = false;
 };
 
-Tuned tune(const TestProblem& p, Method method, const Flags& flags, std::ofstream& csv) {
+Tuned tune(const TestProblem& p, Method method, const Flags& flags) {
   Tuned best;
   const auto& duals = method == Method::kGDA ? kDualSteps : kPenalties;
   for (double lr : kPrimalSteps) {
     for (double d : duals) {
       const Outcome o = run(p, torch::kFloat64, method, lr, d, flags.budget);
-      if (csv)
-        csv << p.name << "," << name_of(method) << ",float64," << lr << "," << d << "," << o.steps
-            << "," << o.diverged << "\n";
       if (o.steps < 0) continue;
       ++best.solved_points;
       if (best.outcome.steps < 0 || o.steps < best.outcome.steps) {
@@ -188,15 +189,12 @@ struct Verdict {
 };
 
 Verdict run_default(const TestProblem& p, torch::ScalarType dtype, double lr, int64_t reference,
-                    const Flags& flags, std::ofstream& csv) {
+                    const Flags& flags) {
   const int64_t budget = reference > 0 ? 2 * reference : flags.budget;
   Verdict v;
   v.outcome = run(p, dtype, Method::kDefault, lr, 0.0, budget);
   v.solved = v.outcome.steps >= 0 && v.outcome.final_error <= kTolX &&
              v.outcome.final_violation <= kTolViolation;
-  if (csv)
-    csv << p.name << ",default," << (dtype == torch::kFloat64 ? "float64" : "float32") << "," << lr
-        << ",," << v.outcome.steps << "," << v.outcome.diverged << "\n";
   return v;
 }
 
@@ -208,13 +206,16 @@ Flags parse(int argc, char** argv) {
       f.budget = std::atoll(argv[++i]);
     } else if (a == "--only" && i + 1 < argc) {
       f.only = argv[++i];
-    } else if (a == "--csv" && i + 1 < argc) {
-      f.csv = argv[++i];
+    } else if (a == "--cache" && i + 1 < argc) {
+      f.cache = argv[++i];
+    } else if (a == "--threads" && i + 1 < argc) {
+      f.threads = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--quiet") {
       f.quiet = true;
     } else {
       std::fprintf(stderr,
-                   "usage: bench_defaults [--budget N] [--only NAME] [--csv FILE] [--quiet]\n");
+                   "usage: bench_defaults [--budget N] [--only NAME] [--cache FILE] [--threads N] "
+                   "[--quiet]\n");
       std::exit(2);
     }
   }
@@ -251,28 +252,75 @@ void report(const TestProblem& p, const Tuned& gda, const Tuned& al, const Verdi
 
 }  // namespace
 
+// The tuned runs of a problem, from the cache file when it has them (one line per problem:
+// name gda_lr gda_dual gda_steps al_lr al_c al_steps), else run and appended to it.
+std::pair<Tuned, Tuned> tuned_runs(const TestProblem& p, const Flags& flags) {
+  if (!flags.cache.empty()) {
+    std::ifstream in(flags.cache);
+    std::string name;
+    Tuned g, a;
+    while (in >> name >> g.primal_lr >> g.dual >> g.outcome.steps >> a.primal_lr >> a.dual >>
+           a.outcome.steps) {
+      if (name == p.name) return {g, a};
+    }
+  }
+  const Tuned gda = tune(p, Method::kGDA, flags);
+  const Tuned al = tune(p, Method::kAL, flags);
+  return {gda, al};
+}
+
+/// Everything measured on one problem.
+struct Row {
+  Tuned gda, al;
+  Verdict d64, d32;
+};
+
+Row measure(const TestProblem& p, const Flags& flags) {
+  Row r;
+  std::tie(r.gda, r.al) = tuned_runs(p, flags);
+  const double lr = r.gda.outcome.steps >= 0  ? r.gda.primal_lr
+                    : r.al.outcome.steps >= 0 ? r.al.primal_lr
+                                              : 1e-2;
+  const int64_t ref = r.gda.outcome.steps >= 0 ? r.gda.outcome.steps : -1;
+  r.d64 = run_default(p, torch::kFloat64, lr, ref, flags);
+  r.d32 = run_default(p, torch::kFloat32, lr, ref, flags);
+  return r;
+}
+
 int main(int argc, char** argv) {
   const Flags flags = parse(argc, argv);
   torch::set_num_threads(1);
-  std::ofstream csv;
-  if (!flags.csv.empty()) {
-    csv.open(flags.csv);
-    csv << "problem,method,dtype,primal_lr,dual,steps,diverged\n";
+  std::vector<const TestProblem*> todo;
+  for (const TestProblem& p : feasible::problems::collection()) {
+    if (flags.only.empty() || p.name == flags.only) todo.push_back(&p);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Row> rows(todo.size());
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < flags.threads; ++w) {
+    workers.emplace_back([&] {
+      torch::set_num_threads(1);
+      for (size_t i = next++; i < todo.size(); i = next++) rows[i] = measure(*todo[i], flags);
+    });
+  }
+  for (auto& w : workers) w.join();
+  if (!flags.cache.empty()) {
+    std::ofstream out(flags.cache, std::ios::app);
+    for (size_t i = 0; i < todo.size(); ++i) {
+      const Row& r = rows[i];
+      out << todo[i]->name << " " << r.gda.primal_lr << " " << r.gda.dual << " "
+          << r.gda.outcome.steps << " " << r.al.primal_lr << " " << r.al.dual << " "
+          << r.al.outcome.steps << "\n";
+    }
   }
   std::printf(
       "| problem | GDA steps (primal, dual) | AL steps (primal, c) | default f64 | "
-      "default f32 | f64 final |x-x*| | f64 final violation |\n|---|---|---|---|---|---|---|\n");
+      "default f32 | f64 final |x-x*| | f64 final violation |\n"
+      "|---|---|---|---|---|---|---|\n");
   Totals t;
-  const auto start = std::chrono::steady_clock::now();
-  for (const TestProblem& p : feasible::problems::collection()) {
-    if (!flags.only.empty() && p.name != flags.only) continue;
-    const Tuned gda = tune(p, Method::kGDA, flags, csv);
-    const Tuned al = tune(p, Method::kAL, flags, csv);
-    const double lr = gda.outcome.steps >= 0 ? gda.primal_lr : al.primal_lr;
-    const int64_t ref = gda.outcome.steps >= 0 ? gda.outcome.steps : -1;
-    const Verdict d64 = run_default(p, torch::kFloat64, lr > 0 ? lr : 1e-2, ref, flags, csv);
-    const Verdict d32 = run_default(p, torch::kFloat32, lr > 0 ? lr : 1e-2, ref, flags, csv);
-    report(p, gda, al, d64, d32, t, flags.quiet);
+  for (size_t i = 0; i < todo.size(); ++i) {
+    report(*todo[i], rows[i].gda, rows[i].al, rows[i].d64, rows[i].d32, t, flags.quiet);
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -287,3 +287,30 @@ TEST(Divergence, LinearWindUpIsNotReported) {
 }
 
 }  // namespace
+
+namespace {
+
+// AugmentedDual updates contiguous CPU values in one pass and other tensors with tensor
+// expressions; both must give the same iterates (a transposed leaf takes the second path).
+TEST(AugmentedDual, TheInPlacePathEqualsTheTensorPath) {
+  torch::manual_seed(5);
+  const torch::Tensor start = torch::rand({3, 2}, torch::kFloat64);
+  torch::Tensor fast = start.clone().requires_grad_(true);
+  torch::Tensor slow = start.t().clone().t().requires_grad_(true);  // same values, transposed
+  ASSERT_FALSE(slow.is_contiguous());
+  feasible::optim::AugmentedDual a({fast}, feasible::optim::AugmentedDualOptions(0.3));
+  feasible::optim::AugmentedDual b({slow}, feasible::optim::AugmentedDualOptions(0.3));
+  const torch::Tensor c = torch::rand({3, 2}, torch::kFloat64) * 3;
+  a.set_penalty(fast, c, 0.0, 2.0);
+  b.set_penalty(slow, c, 0.0, 2.0);
+  for (int t = 0; t < 50; ++t) {
+    const torch::Tensor g = torch::randn({3, 2}, torch::kFloat64);
+    fast.mutable_grad() = g.clone();
+    slow.mutable_grad() = g.t().clone().t();
+    a.step();
+    b.step();
+    ASSERT_TRUE(torch::equal(fast.detach(), slow.detach().contiguous())) << "step " << t;
+  }
+}
+
+}  // namespace

@@ -1,6 +1,7 @@
 // AugmentedDual (include/feasible/optim/augmented_dual.h): options, parameter state, optimizer.
 #include "feasible/optim/augmented_dual.h"
 
+#include <ATen/Dispatch.h>
 #include <torch/optim/serialize.h>
 
 #include "src/state_key.h"
@@ -52,6 +53,43 @@ void AugmentedDualParamState::serialize(torch::serialize::InputArchive& archive)
   step_ = t.item<int64_t>();
 }
 
+namespace {
+
+// The update in one pass over the values (contiguous CPU tensors of one floating dtype, as a
+// dense multiplier's are): the same arithmetic as the tensor expressions of step(), in the same
+// order, so the iterates are identical. False (nothing done) when the tensors do not qualify.
+bool update_in_place(torch::Tensor& p, AugmentedDualParamState& st, double beta) {
+  const torch::Tensor& g = p.grad();
+  const torch::Tensor& base = st.base();
+  const torch::Tensor& c = st.penalty();
+  for (const torch::Tensor* t : {&g, &base, &c}) {
+    if (!t->is_cpu() || !t->is_contiguous() || t->scalar_type() != p.scalar_type() ||
+        t->numel() != p.numel()) {
+      return false;
+    }
+  }
+  if (!p.is_cpu() || !p.is_contiguous()) return false;
+  bool done = false;
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "AugmentedDual", [&] {
+    scalar_t* lam = p.data_ptr<scalar_t>();
+    scalar_t* bar = base.data_ptr<scalar_t>();
+    const scalar_t* grad = g.data_ptr<scalar_t>();
+    const scalar_t* pen = c.data_ptr<scalar_t>();
+    const auto lo = static_cast<scalar_t>(st.lower()), hi = static_cast<scalar_t>(st.upper());
+    const auto b = static_cast<scalar_t>(beta);
+    auto clamp = [&](scalar_t x) { return x < lo ? lo : (x > hi ? hi : x); };
+    for (int64_t i = 0; i < p.numel(); ++i) {
+      const scalar_t step = pen[i] * grad[i];
+      lam[i] = clamp(bar[i] - step);
+      bar[i] = clamp(bar[i] - b * step);
+    }
+    done = true;
+  });
+  return done;
+}
+
+}  // namespace
+
 AugmentedDual::AugmentedDual(std::vector<torch::Tensor> params, AugmentedDualOptions defaults)
     : torch::optim::Optimizer({torch::optim::OptimizerParamGroup(std::move(params))},
                               std::make_unique<AugmentedDualOptions>(defaults)) {
@@ -76,9 +114,11 @@ torch::Tensor AugmentedDual::step(LossClosure closure) {
       TORCH_CHECK(it != state_.end(), "AugmentedDual: parameter ", i,
                   " has no penalty; call set_penalty before its first step");
       auto& st = static_cast<AugmentedDualParamState&>(*it->second);
-      const torch::Tensor step = st.penalty() * p.grad();  // -c g
-      p.copy_((st.base() - step).clamp_(st.lower(), st.upper()));
-      st.base().sub_(step, beta).clamp_(st.lower(), st.upper());
+      if (!update_in_place(p, st, beta)) {
+        const torch::Tensor step = st.penalty() * p.grad();  // -c g
+        p.copy_((st.base() - step).clamp_(st.lower(), st.upper()));
+        st.base().sub_(step, beta).clamp_(st.lower(), st.upper());
+      }
       st.step(st.step() + 1);
     }
   }
