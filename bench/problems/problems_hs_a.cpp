@@ -246,26 +246,6 @@ TestProblem hs032() {
   return p;
 }
 
-// HS 33. min (x1 - 1)(x1 - 2)(x1 - 3) + x3  s.t.  x3^2 - x1^2 - x2^2 >= 0,
-// x1^2 + x2^2 + x3^2 - 4 >= 0,  x1, x2 >= 0,  0 <= x3 <= 5.
-// Start (0, 0, 3). Optimum (0, sqrt(2), sqrt(2)), f* = sqrt(2) - 6. Unique: for x1 >= 0 the
-// cubic is >= -6 with equality only at x1 = 0, and the constraints give x3 >= sqrt(2), with
-// equality only at x1^2 + x2^2 = 2. The cubic is unbounded below for x1 < 0: the bound matters.
-TestProblem hs033() {
-  TestProblem p = hs(33, 3);
-  p.n_ineq = 2;
-  p.x0 = {0.0, 0.0, 3.0};
-  p.x_star = {0.0, std::sqrt(2.0), std::sqrt(2.0)};
-  p.f_star = std::sqrt(2.0) - 6.0;
-  p.lower = {0.0, 0.0, 0.0};
-  p.upper = {kInf, kInf, 5.0};
-  p.f = [](const Tensor& x) { return (x[0] - 1.0) * (x[0] - 2.0) * (x[0] - 3.0) + x[2]; };
-  p.g = [](const Tensor& x) {
-    return torch::stack({sq(x[0]) + sq(x[1]) - sq(x[2]), 4.0 - sq(x[0]) - sq(x[1]) - sq(x[2])});
-  };
-  return p;
-}
-
 // HS 35. min 9 - 8 x1 - 6 x2 - 4 x3 + 2 x1^2 + 2 x2^2 + x3^2 + 2 x1 x2 + 2 x1 x3
 // s.t.  3 - x1 - x2 - 2 x3 >= 0,  x >= 0. Start (0.5, 0.5, 0.5).
 // Optimum (4/3, 7/9, 4/9), f* = 1/9. Convex.
@@ -422,9 +402,8 @@ TestProblem hs044() {
 }  // namespace
 
 void add_hs_a(std::vector<TestProblem>& out) {
-  for (auto make :
-       {hs006, hs007, hs010, hs011, hs012, hs014, hs018, hs021, hs022, hs023, hs024, hs028,
-        hs031, hs032, hs033, hs035, hs036, hs037, hs039, hs041, hs042, hs043, hs044}) {
+  for (auto make : {hs006, hs007, hs010, hs011, hs012, hs014, hs018, hs021, hs022, hs023, hs024,
+                    hs028, hs031, hs032, hs035, hs036, hs037, hs039, hs041, hs042, hs043, hs044}) {
     out.push_back(make());
   }
 }
