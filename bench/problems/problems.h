@@ -21,7 +21,8 @@ namespace problems {
 ///
 /// The functions take a 1-d tensor x of size n, of any floating dtype (float32 and float64 are
 /// tested) on any device, and return tensors of that dtype, differentiable by autograd. They are
-/// finite on the whole box, and near the start point and the optimum elsewhere.
+/// finite everywhere (polynomials, and log(1 + x^2) and sin in two problems) short of
+/// floating-point overflow far from the start point and the optimum.
 struct TestProblem {
   /// Identifier: "hs" and the three-digit number of the problem in the 1981 book ("hs021"),
   /// "tp" and the number in the 1987 book ("tp224"). Unique within the collection.

@@ -13,7 +13,7 @@ namespace {
 using torch::Tensor;
 
 // HS 6. min (1 - x1)^2  s.t.  10 (x2 - x1^2) = 0.
-// Start (-1.2, 1). Optimum (1, 1), f* = 0.
+// Start (-1.2, 1). Optimum (1, 1), f* = 0. Unique: f = 0 forces x1 = 1, then h forces x2 = 1.
 TestProblem hs006() {
   TestProblem p = hs(6, 2);
   p.n_eq = 1;
@@ -26,7 +26,8 @@ TestProblem hs006() {
 }
 
 // HS 7. min log(1 + x1^2) - x2  s.t.  (1 + x1^2)^2 + x2^2 - 4 = 0.
-// Start (2, 2). Optimum (0, sqrt(3)), f* = -sqrt(3).
+// Start (2, 2). Optimum (0, sqrt(3)), f* = -sqrt(3). Unique: on the constraint x2 <= sqrt(3),
+// with equality only at x1 = 0, where log(1 + x1^2) is smallest too.
 TestProblem hs007() {
   TestProblem p = hs(7, 2);
   p.n_eq = 1;
@@ -156,7 +157,9 @@ TestProblem hs022() {
 
 // HS 23. min x1^2 + x2^2  s.t.  x1 + x2 - 1 >= 0,  x1^2 + x2^2 - 1 >= 0,
 // 9 x1^2 + x2^2 - 9 >= 0,  x1^2 - x2 >= 0,  x2^2 - x1 >= 0,  -50 <= x1, x2 <= 50.
-// Start (3, 1). Optimum (1, 1), f* = 2.
+// Start (3, 1). Optimum (1, 1), f* = 2. Unique: a feasible point with x1, x2 > 0 has
+// x1, x2 >= 1 (x1 < 1 would give x1 <= x2^2 <= x1^4); one with a coordinate <= 0 has
+// the other >= 2.6, so f > 6.
 TestProblem hs023() {
   TestProblem p = hs(23, 2);
   p.n_ineq = 5;
@@ -175,7 +178,8 @@ TestProblem hs023() {
 
 // HS 24. min ((x1 - 3)^2 - 9) x2^3 / (27 sqrt(3))  s.t.  x1/sqrt(3) - x2 >= 0,
 // x1 + sqrt(3) x2 >= 0,  -x1 - sqrt(3) x2 + 6 >= 0,  x1, x2 >= 0.
-// Start (1, 0.5). Optimum (3, sqrt(3)), f* = -1.
+// Start (1, 0.5). Optimum (3, sqrt(3)), f* = -1. Unique: the feasible set is the triangle
+// (0, 0), (6, 0), (3, sqrt(3)), where (x1 - 3)^2 - 9 <= 0 is smallest at x1 = 3, as is -x2^3.
 TestProblem hs024() {
   TestProblem p = hs(24, 2);
   p.n_ineq = 3;
@@ -242,24 +246,6 @@ TestProblem hs032() {
   return p;
 }
 
-// HS 33. min (x1 - 1)(x1 - 2)(x1 - 3) + x3  s.t.  x3^2 - x1^2 - x2^2 >= 0,
-// x1^2 + x2^2 + x3^2 - 4 >= 0,  x1, x2 >= 0,  0 <= x3 <= 5.
-// Start (0, 0, 3). Optimum (0, sqrt(2), sqrt(2)), f* = sqrt(2) - 6.
-TestProblem hs033() {
-  TestProblem p = hs(33, 3);
-  p.n_ineq = 2;
-  p.x0 = {0.0, 0.0, 3.0};
-  p.x_star = {0.0, std::sqrt(2.0), std::sqrt(2.0)};
-  p.f_star = std::sqrt(2.0) - 6.0;
-  p.lower = {0.0, 0.0, 0.0};
-  p.upper = {kInf, kInf, 5.0};
-  p.f = [](const Tensor& x) { return (x[0] - 1.0) * (x[0] - 2.0) * (x[0] - 3.0) + x[2]; };
-  p.g = [](const Tensor& x) {
-    return torch::stack({sq(x[0]) + sq(x[1]) - sq(x[2]), 4.0 - sq(x[0]) - sq(x[1]) - sq(x[2])});
-  };
-  return p;
-}
-
 // HS 35. min 9 - 8 x1 - 6 x2 - 4 x3 + 2 x1^2 + 2 x2^2 + x3^2 + 2 x1 x2 + 2 x1 x3
 // s.t.  3 - x1 - x2 - 2 x3 >= 0,  x >= 0. Start (0.5, 0.5, 0.5).
 // Optimum (4/3, 7/9, 4/9), f* = 1/9. Convex.
@@ -280,7 +266,9 @@ TestProblem hs035() {
 }
 
 // HS 36. min -x1 x2 x3  s.t.  72 - x1 - 2 x2 - 2 x3 >= 0,  0 <= x1 <= 20,  0 <= x2 <= 11,
-// 0 <= x3 <= 42. Start (10, 10, 10). Optimum (20, 11, 15), f* = -3300.
+// 0 <= x3 <= 42. Start (10, 10, 10). Optimum (20, 11, 15), f* = -3300. Unique: with the
+// constraint active, x1 x2 (72 - x1 - 2 x2) / 2 increases in x2 up to (72 - x1)/4 > 11 and then
+// in x1 up to 25 > 20, so both bounds are active.
 TestProblem hs036() {
   TestProblem p = hs(36, 3);
   p.n_ineq = 1;
@@ -295,7 +283,8 @@ TestProblem hs036() {
 }
 
 // HS 37. min -x1 x2 x3  s.t.  72 - x1 - 2 x2 - 2 x3 >= 0,  x1 + 2 x2 + 2 x3 >= 0,
-// 0 <= x <= 42. Start (10, 10, 10). Optimum (24, 12, 12), f* = -3456.
+// 0 <= x <= 42. Start (10, 10, 10). Optimum (24, 12, 12), f* = -3456. Unique: the largest
+// product x1 (2 x2) (2 x3) with sum 72 has equal factors.
 TestProblem hs037() {
   TestProblem p = hs(37, 3);
   p.n_ineq = 2;
@@ -313,7 +302,8 @@ TestProblem hs037() {
 }
 
 // HS 39. min -x1  s.t.  x2 - x1^3 - x3^2 = 0,  x1^2 - x2 - x4^2 = 0.
-// Start (2, 2, 2, 2). Optimum (1, 1, 0, 0), f* = -1.
+// Start (2, 2, 2, 2). Optimum (1, 1, 0, 0), f* = -1. Unique: the constraints give
+// x1^2 (1 - x1) = x3^2 + x4^2 >= 0, so x1 <= 1, with equality only at x3 = x4 = 0.
 TestProblem hs039() {
   TestProblem p = hs(39, 4);
   p.n_eq = 2;
@@ -329,6 +319,7 @@ TestProblem hs039() {
 
 // HS 41. min 2 - x1 x2 x3  s.t.  x1 + 2 x2 + 2 x3 - x4 = 0,  0 <= x1, x2, x3 <= 1,
 // 0 <= x4 <= 2. Start (2, 2, 2, 2) (outside the box). Optimum (2/3, 1/3, 1/3, 2), f* = 52/27.
+// Unique: the product is largest at x4 = 2, with equal factors x1 = 2 x2 = 2 x3.
 TestProblem hs041() {
   TestProblem p = hs(41, 4);
   p.n_eq = 1;
@@ -344,7 +335,8 @@ TestProblem hs041() {
 
 // HS 42. min (x1 - 1)^2 + (x2 - 2)^2 + (x3 - 3)^2 + (x4 - 4)^2  s.t.  x1 - 2 = 0,
 // x3^2 + x4^2 - 2 = 0. Start (1, 1, 1, 1). Optimum (2, 2, 0.6 sqrt(2), 0.8 sqrt(2)),
-// f* = 28 - 10 sqrt(2).
+// f* = 28 - 10 sqrt(2). Unique: (x3, x4) is the point of the circle of radius sqrt(2) nearest
+// to (3, 4).
 TestProblem hs042() {
   TestProblem p = hs(42, 4);
   p.n_eq = 2;
@@ -386,7 +378,9 @@ TestProblem hs043() {
 // HS 44. min x1 - x2 - x3 - x1 x3 + x1 x4 + x2 x3 - x2 x4  s.t.  8 - x1 - 2 x2 >= 0,
 // 12 - 4 x1 - x2 >= 0,  12 - 3 x1 - 4 x2 >= 0,  8 - 2 x3 - x4 >= 0,  8 - x3 - 2 x4 >= 0,
 // 5 - x3 - x4 >= 0,  x >= 0. Start (0, 0, 0, 0). Optimum (0, 3, 0, 4), f* = -15 (a vertex;
-// the problem has other local minima at other vertices).
+// the problem has other local minima at other vertices). Unique: f = d (1 - x3 + x4) - x3 with
+// d = x1 - x2 in [-3, 3] is linear in d and in (x3, x4); over the vertices, -15 is reached only
+// at d = -3 (x1 = 0, x2 = 3) and (x3, x4) = (0, 4), the next best being -13.
 TestProblem hs044() {
   TestProblem p = hs(44, 4);
   p.n_ineq = 6;
@@ -408,9 +402,8 @@ TestProblem hs044() {
 }  // namespace
 
 void add_hs_a(std::vector<TestProblem>& out) {
-  for (auto make :
-       {hs006, hs007, hs010, hs011, hs012, hs014, hs018, hs021, hs022, hs023, hs024, hs028,
-        hs031, hs032, hs033, hs035, hs036, hs037, hs039, hs041, hs042, hs043, hs044}) {
+  for (auto make : {hs006, hs007, hs010, hs011, hs012, hs014, hs018, hs021, hs022, hs023, hs024,
+                    hs028, hs031, hs032, hs035, hs036, hs037, hs039, hs041, hs042, hs043, hs044}) {
     out.push_back(make());
   }
 }

@@ -14,7 +14,8 @@ namespace {
 using torch::Tensor;
 
 // TP 217. min -x2  s.t.  1 + x1 - 2 x2 >= 0,  x1^2 + x2^2 - 1 = 0,  x >= 0.
-// Start (10, 10). Optimum (0.6, 0.8), f* = -0.8.
+// Start (10, 10). Optimum (0.6, 0.8), f* = -0.8. Unique: the largest x2 on the quarter circle
+// with x2 <= (1 + x1)/2, where the line meets the circle.
 TestProblem tp217() {
   TestProblem p = tp(217, 2);
   p.n_ineq = 1;
