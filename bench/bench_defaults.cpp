@@ -13,7 +13,8 @@
 //
 // Flags: --budget N (default 10000), --only NAME (one problem), --cache FILE (tuned runs: read
 //        from FILE when it lists the problem, else run and appended to it), --threads N
-//        (problems measured in parallel; default: the number of cores), --quiet (totals only).
+//        (problems measured in parallel; default: the number of cores), --cached-only (only
+//        the problems the cache lists), --quiet (totals only).
 #include <feasible/feasible.h>
 
 #include <atomic>
@@ -25,6 +26,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -39,9 +41,9 @@ using Optimizers = std::vector<std::shared_ptr<torch::optim::Optimizer>>;
 
 constexpr double kTolX = 1e-3;
 constexpr double kTolViolation = 1e-4;
-const std::vector<double> kPrimalSteps = {1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1};
-const std::vector<double> kDualSteps = {1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0};
-const std::vector<double> kPenalties = {1e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0, 100.0};
+const std::vector<double> kPrimalSteps = {1e-3, 1e-2, 3e-2, 1e-1, 3e-1};
+const std::vector<double> kDualSteps = {1e-3, 1e-2, 1e-1, 1.0, 10.0};
+const std::vector<double> kPenalties = {1e-2, 1e-1, 1.0, 10.0, 100.0};
 
 enum class Method { kGDA, kAL, kDefault };
 
@@ -142,6 +144,8 @@ Outcome run(const TestProblem& p, torch::ScalarType dtype, Method method, double
     }
   } catch (const feasible::NonFiniteError&) {
     out.diverged = true;
+  } catch (const c10::Error& e) {  // e.g. a value out of the functions' domain: a failed run
+    out.diverged = true;
   }
   return out;
 }
@@ -162,6 +166,7 @@ struct Flags {
   std::string only, cache;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool quiet = false;
+  bool cached_only = false;  // measure only the problems whose tuned runs the cache holds
 };
 
 Tuned tune(const TestProblem& p, Method method, const Flags& flags) {
@@ -210,6 +215,8 @@ Flags parse(int argc, char** argv) {
       f.cache = argv[++i];
     } else if (a == "--threads" && i + 1 < argc) {
       f.threads = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--cached-only") {
+      f.cached_only = true;
     } else if (a == "--quiet") {
       f.quiet = true;
     } else {
@@ -254,14 +261,17 @@ void report(const TestProblem& p, const Tuned& gda, const Tuned& al, const Verdi
 
 // The tuned runs of a problem, from the cache file when it has them (one line per problem:
 // name gda_lr gda_dual gda_steps al_lr al_c al_steps), else run and appended to it.
-std::pair<Tuned, Tuned> tuned_runs(const TestProblem& p, const Flags& flags) {
+std::pair<Tuned, Tuned> tuned_runs(const TestProblem& p, const Flags& flags, bool& cached) {
   if (!flags.cache.empty()) {
     std::ifstream in(flags.cache);
     std::string name;
     Tuned g, a;
     while (in >> name >> g.primal_lr >> g.dual >> g.outcome.steps >> a.primal_lr >> a.dual >>
            a.outcome.steps) {
-      if (name == p.name) return {g, a};
+      if (name == p.name) {
+        cached = true;
+        return {g, a};
+      }
     }
   }
   const Tuned gda = tune(p, Method::kGDA, flags);
@@ -269,15 +279,34 @@ std::pair<Tuned, Tuned> tuned_runs(const TestProblem& p, const Flags& flags) {
   return {gda, al};
 }
 
+// Whether the cache file lists the problem.
+bool in_cache(const Flags& flags, const TestProblem& p) {
+  std::ifstream in(flags.cache);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(p.name + " ", 0) == 0) return true;
+  }
+  return false;
+}
+
 /// Everything measured on one problem.
 struct Row {
   Tuned gda, al;
   Verdict d64, d32;
+  bool cached = false;  // the tuned runs came from the cache file
 };
+
+// Appends a problem's tuned runs to the cache file (when they were not read from it).
+void append_cache(const Flags& flags, const TestProblem& p, const Row& r) {
+  if (flags.cache.empty() || r.cached) return;
+  std::ofstream out(flags.cache, std::ios::app);
+  out << p.name << " " << r.gda.primal_lr << " " << r.gda.dual << " " << r.gda.outcome.steps << " "
+      << r.al.primal_lr << " " << r.al.dual << " " << r.al.outcome.steps << "\n";
+}
 
 Row measure(const TestProblem& p, const Flags& flags) {
   Row r;
-  std::tie(r.gda, r.al) = tuned_runs(p, flags);
+  std::tie(r.gda, r.al) = tuned_runs(p, flags, r.cached);
   const double lr = r.gda.outcome.steps >= 0  ? r.gda.primal_lr
                     : r.al.outcome.steps >= 0 ? r.al.primal_lr
                                               : 1e-2;
@@ -292,28 +321,27 @@ int main(int argc, char** argv) {
   torch::set_num_threads(1);
   std::vector<const TestProblem*> todo;
   for (const TestProblem& p : feasible::problems::collection()) {
-    if (flags.only.empty() || p.name == flags.only) todo.push_back(&p);
+    if (!flags.only.empty() && p.name != flags.only) continue;
+    if (flags.cached_only && !in_cache(flags, p)) continue;
+    todo.push_back(&p);
   }
   const auto start = std::chrono::steady_clock::now();
   std::vector<Row> rows(todo.size());
   std::atomic<size_t> next{0};
+  std::mutex mu;
   std::vector<std::thread> workers;
   for (int w = 0; w < flags.threads; ++w) {
     workers.emplace_back([&] {
       torch::set_num_threads(1);
-      for (size_t i = next++; i < todo.size(); i = next++) rows[i] = measure(*todo[i], flags);
+      for (size_t i = next++; i < todo.size(); i = next++) {
+        rows[i] = measure(*todo[i], flags);
+        std::lock_guard<std::mutex> lock(mu);
+        append_cache(flags, *todo[i], rows[i]);
+        if (!flags.quiet) std::fprintf(stderr, "done: %s\n", todo[i]->name.c_str());
+      }
     });
   }
   for (auto& w : workers) w.join();
-  if (!flags.cache.empty()) {
-    std::ofstream out(flags.cache, std::ios::app);
-    for (size_t i = 0; i < todo.size(); ++i) {
-      const Row& r = rows[i];
-      out << todo[i]->name << " " << r.gda.primal_lr << " " << r.gda.dual << " "
-          << r.gda.outcome.steps << " " << r.al.primal_lr << " " << r.al.dual << " "
-          << r.al.outcome.steps << "\n";
-    }
-  }
   std::printf(
       "| problem | GDA steps (primal, dual) | AL steps (primal, c) | default f64 | "
       "default f32 | f64 final |x-x*| | f64 final violation |\n"

@@ -44,27 +44,38 @@ torch::Tensor second_moment(const OptimizerParamState& s) {
   return torch::Tensor();
 }
 
-// The momentum of an adaptive optimizer: beta1 for Adam and AdamW, `momentum` for RMSprop, 0
-// for Adagrad. A step then answers a change of gradient over about 1 / (1 - momentum) steps,
+// The momentum of an optimizer's group: beta1 for Adam and AdamW, `momentum` for RMSprop and
+// SGD, 0 for Adagrad. A step then answers a change of gradient over about 1 / (1 - momentum) steps,
 // and the penalty is divided by that lag.
 double momentum_of(const torch::optim::OptimizerOptions& o) {
   if (const auto* a = dynamic_cast<const AdamOptions*>(&o)) return std::get<0>(a->betas());
   if (const auto* w = dynamic_cast<const AdamWOptions*>(&o)) return std::get<0>(w->betas());
   if (const auto* r = dynamic_cast<const RMSpropOptions*>(&o)) return r->momentum();
+  if (const auto* s = dynamic_cast<const SGDOptions*>(&o)) return s->momentum();
   return 0.0;
 }
 
 }  // namespace
+
+double primal_momentum(const std::vector<std::shared_ptr<Optimizer>>& primal) {
+  double m = 0;
+  for (const auto& opt : primal) {
+    if (!opt) continue;
+    for (const auto& group : opt->param_groups()) m = std::max(m, momentum_of(group.options()));
+  }
+  return m;
+}
 
 PrimalMetric::PrimalMetric(const std::vector<std::shared_ptr<Optimizer>>& primal) {
   for (size_t i = 0; i < primal.size(); ++i) {
     TORCH_CHECK(primal[i] && supported(*primal[i]), "make_default_optimizer: primal optimizer ", i,
                 " is not one whose step per unit gradient the default knows; use "
                 "torch::optim::SGD, Adam, AdamW, RMSprop or Adagrad");
-    for (auto& group : primal[i]->param_groups()) {
-      for (auto& p : group.params()) {
+    auto& groups = primal[i]->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      for (auto& p : groups[g].params()) {
         if (!p.requires_grad()) continue;
-        params_.push_back({p, primal[i].get(), &group.options()});
+        params_.push_back({p, primal[i].get(), g});
         tensors_.push_back(p);
       }
     }
@@ -93,9 +104,9 @@ bool PrimalMetric::prepare(const torch::Tensor& loss) {
   }
   for (size_t k = 0; k < params_.size(); ++k) {
     const PrimalParameter& p = params_[k];
-    const double lr = p.options->get_lr();
+    const double lr = p.options().get_lr();
     if (!adaptive(p.optimizer)) {
-      weight_[k] = lr / (1.0 - static_cast<const SGDOptions&>(*p.options).momentum());
+      weight_[k] = lr / (1.0 - static_cast<const SGDOptions&>(p.options()).momentum());
       continue;
     }
     std::vector<torch::Tensor> own;  // the loss gradient over this optimizer's parameters
@@ -108,7 +119,7 @@ bool PrimalMetric::prepare(const torch::Tensor& loss) {
       if (!moments) return false;
       scale = *moments;
     }
-    weight_[k] = lr / scale / (1.0 - momentum_of(*p.options));
+    weight_[k] = lr / scale / (1.0 - momentum_of(p.options()));  // SGD's momentum: above
   }
   return true;
 }

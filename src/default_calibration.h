@@ -17,7 +17,12 @@ namespace detail {
 struct PrimalParameter {
   torch::Tensor param;
   torch::optim::Optimizer* optimizer = nullptr;
-  const torch::optim::OptimizerOptions* options = nullptr;
+  size_t group = 0;  // the index of its group (options are looked up at each use: a checkpoint
+                     // load replaces them)
+  /// The options of its group.
+  const torch::optim::OptimizerOptions& options() const {
+    return optimizer->param_groups()[group].options();
+  }
 };
 
 /// The primal optimizers' step per unit gradient, P: one primal step moves a parameter by about
@@ -46,6 +51,10 @@ class PrimalMetric {
   std::vector<torch::Tensor> tensors_;
   std::vector<double> weight_;  // P per parameter
 };
+
+/// The largest momentum among the primal optimizers' groups (SGD: momentum; Adam, AdamW:
+/// beta1; RMSprop: momentum; Adagrad: 0).
+double primal_momentum(const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal);
 
 /// When calibrations are due: steps 0..8, then every max(1, t/4) steps, at most `cap` apart.
 class CalibrationSchedule {

@@ -34,18 +34,11 @@ struct DefaultOptimizer::Calibration {
 };
 
 namespace {
-double debug_fraction() {
-  const char* e = std::getenv("FEASIBLE_P");
-  return e ? std::atof(e) : DefaultOptimizer::kPenaltyFraction;
-}
-double debug_beta() {
-  const char* e = std::getenv("FEASIBLE_BETA");
-  return e ? std::atof(e) : DefaultOptimizer::kBaseShare;
-}
 
 // Checks that every constraint is one the default handles; the dual optimizer over the
 // multipliers (nullptr when there are none), every penalty 0 until the first calibration.
-std::shared_ptr<optim::AugmentedDual> make_dual(const Problem& problem) {
+std::shared_ptr<optim::AugmentedDual> make_dual(
+    const Problem& problem, const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal) {
   for (const auto& c : problem.constraints()) {
     const auto& o = c.options();
     TORCH_CHECK(dynamic_cast<const Lagrangian*>(o.formulation().get()) != nullptr,
@@ -61,8 +54,8 @@ std::shared_ptr<optim::AugmentedDual> make_dual(const Problem& problem) {
   }
   std::vector<torch::Tensor> duals = problem.dual_parameters();
   if (duals.empty()) return nullptr;
-  auto dual =
-      std::make_shared<optim::AugmentedDual>(duals, optim::AugmentedDualOptions(debug_beta()));
+  const double beta = DefaultOptimizer::kBaseShare * (1.0 - detail::primal_momentum(primal));
+  auto dual = std::make_shared<optim::AugmentedDual>(duals, optim::AugmentedDualOptions(beta));
   for (const auto& c : problem.constraints()) {
     const auto range = c.multiplier()->bounds();
     dual->set_penalty(c.multiplier()->parameters()[0], torch::zeros({}), range.first, range.second);
@@ -80,7 +73,7 @@ ConstrainedOptimizerOptions engine_options(const DefaultOptions& options) {
 DefaultOptimizer::DefaultOptimizer(Problem problem,
                                    std::vector<std::shared_ptr<torch::optim::Optimizer>> primal,
                                    DefaultOptions options)
-    : ConstrainedOptimizer(problem, primal, make_dual(problem), engine_options(options)),
+    : ConstrainedOptimizer(problem, primal, make_dual(problem, primal), engine_options(options)),
       options_(options) {
   calibration_ = std::make_unique<Calibration>(
       primal, std::static_pointer_cast<optim::AugmentedDual>(dual_optimizer()),
@@ -97,7 +90,7 @@ StepResult DefaultOptimizer::step(const Closure& closure) {
   if (e.evaluate(closure, eval, result, Stage::kFirst, Taken::kNothing)) {
     Calibration& cal = *calibration_;
     if (cal.dual && cal.schedule.due(e.iteration_) &&
-        detail::calibrate_penalties(eval, cal.metric, *cal.dual, debug_fraction(),
+        detail::calibrate_penalties(eval, cal.metric, *cal.dual, kPenaltyFraction,
                                     static_cast<uint64_t>(e.iteration_))) {
       ++cal.count;
     }

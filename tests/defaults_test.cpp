@@ -121,23 +121,23 @@ torch::Tensor run_qp(double loss_scale, double constraint_scale, double lr, int 
 }
 
 // The recipe is invariant to the scale of a constraint: c scales as 1/s^2, so c * v and the
-// primal step do not change, and the multipliers scale as 1/s. 200 steps, mid-run (not yet
+// primal step do not change, and the multipliers scale as 1/s. 30 steps, mid-run (not yet
 // converged), so the comparison is of whole trajectories, not of the shared optimum.
 // Tolerance: a few hundred float64 roundings of O(1) values.
 TEST(Default, IsInvariantToTheScaleOfAConstraint) {
   torch::Tensor lam1, lam1000;
-  const torch::Tensor x1 = run_qp(1, 1, 0.1, 200, false, &lam1);
-  const torch::Tensor x1000 = run_qp(1, 1000, 0.1, 200, false, &lam1000);
+  const torch::Tensor x1 = run_qp(1, 1, 0.1, 30, false, &lam1);
+  const torch::Tensor x1000 = run_qp(1, 1000, 0.1, 30, false, &lam1000);
   EXPECT_TRUE(torch::allclose(x1, x1000, 0, 1e-12)) << x1 << x1000;
   EXPECT_TRUE(torch::allclose(lam1, lam1000 * 1000, 1e-10, 1e-12)) << lam1 << lam1000;
-  EXPECT_FALSE(torch::allclose(x1, run_qp(1, 1, 0.1, 100), 0, 1e-6)) << "still moving at 200";
+  EXPECT_FALSE(torch::allclose(x1, run_qp(1, 1, 0.1, 15), 0, 1e-6)) << "still moving at 30";
 }
 
 // Loss scaled by 1e-3 with a plain-SGD step scaled by 1000: the primal step is unchanged, and
 // c = p / (lr ||grad g||^2) scales by 1e-3, as do the multipliers.
 TEST(Default, IsInvariantToTheLossScaleWithTheSgdStepScaledInversely) {
-  const torch::Tensor x1 = run_qp(1, 1, 0.1, 200);
-  const torch::Tensor x2 = run_qp(1e-3, 1, 100.0, 200);
+  const torch::Tensor x1 = run_qp(1, 1, 0.1, 30);
+  const torch::Tensor x2 = run_qp(1e-3, 1, 100.0, 30);
   EXPECT_TRUE(torch::allclose(x1, x2, 0, 1e-12)) << x1 << x2;
 }
 
@@ -291,12 +291,14 @@ TEST(Divergence, LinearWindUpIsNotReported) {
 namespace {
 
 // AugmentedDual updates contiguous CPU values in one pass and other tensors with tensor
-// expressions; both must give the same iterates (a transposed leaf takes the second path).
+// expressions (a strided leaf takes the second path). ATen's vectorised kernels may fuse
+// base - beta * step into one multiply-add, so the two may differ in the last bit per step:
+// over 50 steps of O(1) values, 1e-13 absolute bounds that and fails on any real difference.
 TEST(AugmentedDual, TheInPlacePathEqualsTheTensorPath) {
   torch::manual_seed(5);
   const torch::Tensor start = torch::rand({3, 2}, torch::kFloat64);
   torch::Tensor fast = start.clone().requires_grad_(true);
-  torch::Tensor slow = start.t().clone().t().requires_grad_(true);  // same values, transposed
+  torch::Tensor slow = start.t().contiguous().t().requires_grad_(true);  // same values, strided
   ASSERT_FALSE(slow.is_contiguous());
   feasible::optim::AugmentedDual a({fast}, feasible::optim::AugmentedDualOptions(0.3));
   feasible::optim::AugmentedDual b({slow}, feasible::optim::AugmentedDualOptions(0.3));
@@ -306,10 +308,11 @@ TEST(AugmentedDual, TheInPlacePathEqualsTheTensorPath) {
   for (int t = 0; t < 50; ++t) {
     const torch::Tensor g = torch::randn({3, 2}, torch::kFloat64);
     fast.mutable_grad() = g.clone();
-    slow.mutable_grad() = g.t().clone().t();
+    slow.mutable_grad() = g.t().contiguous().t();
     a.step();
     b.step();
-    ASSERT_TRUE(torch::equal(fast.detach(), slow.detach().contiguous())) << "step " << t;
+    ASSERT_TRUE(torch::allclose(fast.detach(), slow.detach().contiguous(), 0, 1e-13))
+        << "step " << t;
   }
 }
 

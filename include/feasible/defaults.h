@@ -38,7 +38,9 @@ struct DefaultOptions {
 /// (SGD: lr / (1 - momentum); Adam, AdamW, RMSprop, Adagrad: lr / (sqrt(second moment) + eps)):
 /// one primal step along the constraint's own gradient then removes about a fraction p of its
 /// violation, whatever the scale of the constraint, of the loss or of the step. The base
-/// multiplier moves by beta c g per step (beta = 0.25). Indexed constraints, and dense ones of
+/// multiplier moves by beta c g per step, beta = 0.25 (1 - m) with m the largest momentum of
+/// the primal optimizers (SGD's momentum, Adam's beta1): a primal step that answers over about
+/// 1 / (1 - m) steps needs a gentler integral term. Indexed constraints, and dense ones of
 /// more than 32 entries, take one penalty for all entries, from the gradient of a random-sign
 /// sum of the observed entries (which also weighs the entries' primal terms like a mean).
 ///
@@ -60,7 +62,8 @@ class DefaultOptimizer : public ConstrainedOptimizer {
   /// Number of calibrations done so far.
   int64_t calibrations() const;
   /// The recipe's constants (docs/defaults.md): the fraction p of a violation that one primal
-  /// step along the constraint's gradient removes, and the base multiplier's share beta.
+  /// step along the constraint's gradient removes, and the base multiplier's share beta for a
+  /// primal optimizer without momentum.
   static constexpr double kPenaltyFraction = 0.4;
   static constexpr double kBaseShare = 0.25;
 

@@ -57,7 +57,8 @@ namespace {
 
 // The update in one pass over the values (contiguous CPU tensors of one floating dtype, as a
 // dense multiplier's are): the same arithmetic as the tensor expressions of step(), in the same
-// order, so the iterates are identical. False (nothing done) when the tensors do not qualify.
+// order (ATen's kernels may fuse a multiply-add there, so the last bit may differ). False
+// (nothing done) when the tensors do not qualify.
 bool update_in_place(torch::Tensor& p, AugmentedDualParamState& st, double beta) {
   const torch::Tensor& g = p.grad();
   const torch::Tensor& base = st.base();
