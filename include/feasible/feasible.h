@@ -11,6 +11,7 @@
 #include "feasible/multiplier.h"
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
+#include "feasible/optim/optimistic.h"
 #include "feasible/optimizer.h"
 #include "feasible/penalty.h"
 #include "feasible/problem.h"
