@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "src/tensor_util.h"
 #include "src/validate.h"
 
 namespace feasible {
@@ -67,12 +68,18 @@ DenseMultiplier::DenseMultiplier(ConstraintKind kind, int64_t size, torch::Tenso
 }
 
 torch::Tensor DenseMultiplier::evaluate(const torch::Tensor&, const torch::Tensor&) {
-  return value_.detach();
+  // One detached alias of the values, made again only when the parameter's storage, shape or
+  // dtype changed (e.g. Module::to): the same values as value_.detach(), without its dispatch.
+  if (!detached_.defined() || !detached_.is_alias_of(value_) ||
+      detached_.sizes() != value_.sizes() || detached_.dtype() != value_.dtype()) {
+    detached_ = value_.detach();
+  }
+  return detached_;
 }
 
 void DenseMultiplier::write_ascent(const torch::Tensor&, const torch::Tensor& ascent) {
   // The gradient is the negated ascent direction; each conversion only when needed.
-  torch::Tensor a = ascent.detach();
+  torch::Tensor a = detail::detached(ascent);
   if (a.scalar_type() != value_.scalar_type() || a.device() != value_.device()) {
     a = a.to(value_.options());
   }

@@ -3,6 +3,7 @@
 #include "src/step_engine.h"
 
 #include "feasible/optim/extra.h"
+#include "src/tensor_util.h"
 
 namespace feasible {
 namespace detail {
@@ -169,7 +170,7 @@ bool StepEngine::checked_dual_step(Evaluation& eval, StepResult& result, Transac
 void StepEngine::copy_live_multipliers(Evaluation& eval) {
   for (auto& item : eval.items) {
     if (!item.lambda_is_live) continue;
-    item.lambda = item.lambda.clone();
+    item.lambda = copy_of(item.lambda);
     item.lambda_is_live = false;
   }
 }
@@ -208,9 +209,9 @@ void StepEngine::restore_dual_extrapolation() {
 }
 
 void StepEngine::record(Evaluation& eval, StepResult& result) {
-  result.loss = eval.state.loss.detach();
+  result.loss = detached(eval.state.loss);
   if (result.loss.dim() != 0) result.loss = result.loss.reshape({});
-  if (eval.lagrangian.defined()) result.lagrangian = eval.lagrangian.detach();
+  if (eval.lagrangian.defined()) result.lagrangian = detached(eval.lagrangian);
   for (auto& item : eval.items) {
     auto& cr = result.constraints[item.constraint.index()];
     cr.observed = true;
@@ -226,7 +227,7 @@ void StepEngine::record(Evaluation& eval, StepResult& result) {
     cr.indices = item.idx;
     cr.strict_indices = item.sidx;
     if (item.lambda_is_live) {  // the multiplier's storage: the step may change it
-      item.lambda = item.lambda.clone();
+      item.lambda = copy_of(item.lambda);
       item.lambda_is_live = false;
     }
     cr.multiplier = item.lambda;
