@@ -88,7 +88,7 @@ void DenseMultiplier::write_ascent(const torch::Tensor&, const torch::Tensor& as
   if (grad.defined()) {
     grad.sub_(a);
   } else {
-    grad = a.neg();
+    grad = detail::negated(a);
   }
 }
 
