@@ -4,7 +4,6 @@
 // src/snapshot.cpp.
 #include <limits>
 #include <sstream>
-#include <typeinfo>
 #include <unordered_set>
 
 #include "feasible/optimizer.h"
@@ -197,23 +196,7 @@ StepEngine::StepEngine(Problem problem,
     multiplier_parameters_.push_back(c.multiplier() ? c.multiplier()->parameters()
                                                     : std::vector<torch::Tensor>());
   }
-  fused_sgd_ = fuses_dual_step();
-}
-
-// Whether the dual step can take the fused path: a plain torch::optim::SGD (its options are
-// checked at each step) over dense multipliers of float or double on the CPU.
-bool StepEngine::fuses_dual_step() const {
-  if (!dual_ || typeid(*dual_) != typeid(torch::optim::SGD)) return false;
-  for (const auto& m : multipliers_) {
-    if (typeid(*m) != typeid(DenseMultiplier)) return false;
-    const torch::Tensor& v = static_cast<const DenseMultiplier&>(*m).parameter();
-    const auto type = v.scalar_type();
-    if (!v.device().is_cpu() || !v.is_contiguous() ||
-        (type != torch::kFloat && type != torch::kDouble)) {
-      return false;
-    }
-  }
-  return true;
+  fused_ = fusable_dual();
 }
 
 // The dual optimizer must hold exactly the problem's dual parameters (none without one).

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "src/step_engine.h"
+#include "src/tensor_util.h"
 
 namespace feasible {
 namespace detail {
@@ -196,7 +197,7 @@ torch::Tensor checked_indices(const torch::Tensor& given, const Constraint& c, c
 // storage with a parameter that the step changes in place (e.g. a violation that is a view of
 // x), so that the dual step and the penalty updater read the values at x_t.
 torch::Tensor StepEngine::detached_copy_if_alias(const torch::Tensor& v) const {
-  torch::Tensor d = v.detach();
+  torch::Tensor d = detached(v);
   if (d.has_storage() && parameter_storages_.count(d.storage().unsafeGetStorageImpl())) {
     return d.clone();
   }

@@ -1,6 +1,8 @@
 // Formulations (docs/design.md, section 5.1).
 #include "feasible/formulation.h"
 
+#include "src/tensor_util.h"
+
 namespace feasible {
 
 torch::Tensor Formulation::dual_ascent(const torch::Tensor&, const torch::Tensor&,
@@ -21,7 +23,7 @@ torch::Tensor Lagrangian::primal_term(const torch::Tensor& v, const torch::Tenso
 
 torch::Tensor Lagrangian::dual_ascent(const torch::Tensor& s, const torch::Tensor&,
                                       ConstraintKind) const {
-  return s.detach();
+  return detail::detached(s);
 }
 
 torch::Tensor AugmentedLagrangian::primal_term(const torch::Tensor& v, const torch::Tensor& lambda,
@@ -41,8 +43,8 @@ torch::Tensor AugmentedLagrangian::primal_term(const torch::Tensor& v, const tor
 
 torch::Tensor AugmentedLagrangian::dual_ascent(const torch::Tensor& s, const torch::Tensor& c,
                                                ConstraintKind) const {
-  if (options_.scale_dual_by_penalty()) return (c * s).detach();
-  return s.detach();
+  if (options_.scale_dual_by_penalty()) return detail::detached(c * s);
+  return detail::detached(s);
 }
 
 torch::Tensor QuadraticPenalty::primal_term(const torch::Tensor& v, const torch::Tensor&,

@@ -2,10 +2,30 @@
 #include "feasible/multiplier.h"
 
 #include <cmath>
+#include <utility>
 
+#include "src/tensor_util.h"
 #include "src/validate.h"
 
 namespace feasible {
+namespace {
+
+// Whether the interval `bounds` (Multiplier::bounds()) constrains anything.
+bool bounded(const std::pair<double, double>& bounds) {
+  return std::isfinite(bounds.first) || std::isfinite(bounds.second);
+}
+
+// Clamps `t` in place onto `bounds` (Multiplier::bounds()): [lo, hi] when both are finite,
+// [lo, inf) when only lo is; nothing when neither is. NaN stays NaN.
+void clamp_to(torch::Tensor& t, const std::pair<double, double>& bounds) {
+  if (std::isfinite(bounds.second)) {
+    t.clamp_(bounds.first, bounds.second);
+  } else if (std::isfinite(bounds.first)) {
+    t.clamp_min_(bounds.first);
+  }
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------- Multiplier
 
@@ -25,17 +45,8 @@ void Multiplier::clear_gradient() {
 
 void Multiplier::project() {
   torch::NoGradGuard no_grad;
-  for (auto& p : parameters()) {
-    if (kind_ == ConstraintKind::kInequality) {
-      if (max_value_) {
-        p.clamp_(0.0, *max_value_);
-      } else {
-        p.clamp_min_(0.0);
-      }
-    } else if (max_value_) {
-      p.clamp_(-*max_value_, *max_value_);
-    }
-  }
+  const auto range = bounds();
+  for (auto& p : parameters()) clamp_to(p, range);
 }
 
 void Multiplier::set_max_value(c10::optional<double> max_value) {
@@ -57,12 +68,18 @@ DenseMultiplier::DenseMultiplier(ConstraintKind kind, int64_t size, torch::Tenso
 }
 
 torch::Tensor DenseMultiplier::evaluate(const torch::Tensor&, const torch::Tensor&) {
-  return value_.detach();
+  // One detached alias of the values, made again only when the parameter's storage, shape or
+  // dtype changed (e.g. Module::to): the same values as value_.detach(), without its dispatch.
+  if (!detached_.defined() || !detached_.is_alias_of(value_) ||
+      detached_.sizes() != value_.sizes() || detached_.dtype() != value_.dtype()) {
+    detached_ = value_.detach();
+  }
+  return detached_;
 }
 
 void DenseMultiplier::write_ascent(const torch::Tensor&, const torch::Tensor& ascent) {
   // The gradient is the negated ascent direction; each conversion only when needed.
-  torch::Tensor a = ascent.detach();
+  torch::Tensor a = detail::detached(ascent);
   if (a.scalar_type() != value_.scalar_type() || a.device() != value_.device()) {
     a = a.to(value_.options());
   }
@@ -71,7 +88,7 @@ void DenseMultiplier::write_ascent(const torch::Tensor&, const torch::Tensor& as
   if (grad.defined()) {
     grad.sub_(a);
   } else {
-    grad = a.neg();
+    grad = detail::negated(a);
   }
 }
 
@@ -81,15 +98,7 @@ void DenseMultiplier::clear_gradient() {
 
 void DenseMultiplier::project() {
   torch::NoGradGuard no_grad;
-  if (kind_ == ConstraintKind::kInequality) {
-    if (max_value_) {
-      value_.clamp_(0.0, *max_value_);
-    } else {
-      value_.clamp_min_(0.0);
-    }
-  } else if (max_value_) {
-    value_.clamp_(-*max_value_, *max_value_);
-  }
+  clamp_to(value_, bounds());
 }
 
 // ---------------------------------------------------------------- IndexedMultiplier
@@ -130,11 +139,11 @@ void IndexedMultiplier::project() {
     return;
   }
   if (!observed_.defined()) return;  // unobserved: the optimizer skipped it
-  if (kind_ == ConstraintKind::kEquality && !max_value_) return;
+  const auto range = bounds();
+  if (!bounded(range)) return;
   torch::NoGradGuard no_grad;
-  torch::Tensor rows = value_.index_select(0, observed_);
-  const double lo = kind_ == ConstraintKind::kInequality ? 0.0 : -*max_value_;
-  rows = max_value_ ? rows.clamp(lo, *max_value_) : rows.clamp_min(lo);
+  torch::Tensor rows = value_.index_select(0, observed_);  // a copy: clamped in place
+  clamp_to(rows, range);
   value_.index_copy_(0, observed_, rows);
 }
 

@@ -6,6 +6,7 @@
 #include "feasible/optim/augmented_dual.h"
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
+#include "feasible/optim/optimistic.h"
 
 namespace feasible {
 namespace detail {
@@ -70,6 +71,9 @@ std::vector<OptimizerTraits> make_table() {
           [](optim::NuPIParamState& s) {
             return Fields{required(s.xi()), required_flags(s.seen())};
           }),
+      with_state<optim::OptimisticGradient, optim::OptimisticGradientParamState>(
+          "feasible::optim::OptimisticGradient",
+          [](optim::OptimisticGradientParamState& s) { return Fields{required(s.previous())}; }),
       stateless<optim::ExtraSGD>("feasible::optim::ExtraSGD"),
       with_state<optim::AugmentedDual, optim::AugmentedDualParamState>(
           "feasible::optim::AugmentedDual",

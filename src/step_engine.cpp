@@ -3,6 +3,7 @@
 #include "src/step_engine.h"
 
 #include "feasible/optim/extra.h"
+#include "src/tensor_util.h"
 
 namespace feasible {
 namespace detail {
@@ -169,71 +170,9 @@ bool StepEngine::checked_dual_step(Evaluation& eval, StepResult& result, Transac
 void StepEngine::copy_live_multipliers(Evaluation& eval) {
   for (auto& item : eval.items) {
     if (!item.lambda_is_live) continue;
-    item.lambda = item.lambda.clone();
+    item.lambda = copy_of(item.lambda);
     item.lambda_is_live = false;
   }
-}
-
-namespace {
-
-// Projects n values onto [lo, hi] in place (NaN stays NaN, as with clamp_); whether all are
-// finite afterwards.
-template <typename T>
-bool project_and_check(T* p, int64_t n, T lo, T hi) {
-  bool finite = true;
-  for (int64_t i = 0; i < n; ++i) {
-    T x = p[i];
-    if (x < lo) {
-      x = lo;
-    } else if (x > hi) {
-      x = hi;
-    }
-    p[i] = x;
-    finite = finite && std::isfinite(x);
-  }
-  return finite;
-}
-
-}  // namespace
-
-// The dual step when the dual optimizer is a plain SGD (no momentum, no weight decay) over dense
-// CPU multipliers: SGD's own update (p += -lr * grad), then the projection and the finite check
-// in one pass over each multiplier. `bad`: the first observed constraint (in evaluation order)
-// whose multiplier is not finite. False (nothing done) when the path does not apply.
-bool StepEngine::fused_dual_step(Evaluation& eval, const Constraint*& bad) {
-  if (!fused_sgd_) return false;
-  for (const auto& group : dual_->param_groups()) {
-    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
-    if (o.momentum() != 0 || o.weight_decay() != 0 || o.nesterov()) return false;
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& group : dual_->param_groups()) {
-    const double lr = group.options().get_lr();
-    for (auto& p : group.params()) {
-      if (p.grad().defined()) p.add_(p.grad(), -1 * lr);
-    }
-  }
-  std::vector<bool>& finite = fused_finite_;
-  finite.assign(multiplier_parameters_.size(), true);
-  for (const auto& c : problem_.constraints()) {
-    const auto& m = c.multiplier();
-    if (!m) continue;
-    const auto range = m->bounds();
-    torch::Tensor& v = multiplier_parameters_[c.index()][0];
-    AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "project", [&] {
-      finite[c.index()] = project_and_check<scalar_t>(v.data_ptr<scalar_t>(), v.numel(),
-                                                      static_cast<scalar_t>(range.first),
-                                                      static_cast<scalar_t>(range.second));
-    });
-  }
-  for (const auto& item : eval.items) {
-    if (!item.constraint.multiplier() || !item.state->contributes_to_dual()) continue;
-    if (!finite[item.constraint.index()]) {
-      bad = &item.constraint;
-      break;
-    }
-  }
-  return true;
 }
 
 void StepEngine::project_primal() {
@@ -270,9 +209,9 @@ void StepEngine::restore_dual_extrapolation() {
 }
 
 void StepEngine::record(Evaluation& eval, StepResult& result) {
-  result.loss = eval.state.loss.detach();
+  result.loss = detached(eval.state.loss);
   if (result.loss.dim() != 0) result.loss = result.loss.reshape({});
-  if (eval.lagrangian.defined()) result.lagrangian = eval.lagrangian.detach();
+  if (eval.lagrangian.defined()) result.lagrangian = detached(eval.lagrangian);
   for (auto& item : eval.items) {
     auto& cr = result.constraints[item.constraint.index()];
     cr.observed = true;
@@ -288,7 +227,7 @@ void StepEngine::record(Evaluation& eval, StepResult& result) {
     cr.indices = item.idx;
     cr.strict_indices = item.sidx;
     if (item.lambda_is_live) {  // the multiplier's storage: the step may change it
-      item.lambda = item.lambda.clone();
+      item.lambda = copy_of(item.lambda);
       item.lambda_is_live = false;
     }
     cr.multiplier = item.lambda;

@@ -187,7 +187,9 @@ class StepEngine {
 
  private:
   void check_duals_held(const std::vector<torch::Tensor>& duals);
-  bool fuses_dual_step() const;
+  /// Which fused dual step applies (src/fused_dual_step.cpp).
+  enum class FusedDual { kNone, kSGD, kNuPI };
+  FusedDual fusable_dual() const;
   void validate_item(Evaluation::Item& item, bool grad_expected);
   bool check_evaluation(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
   bool non_finite(StepResult& result, NonFiniteQuantity quantity, const std::string& constraint,
@@ -208,9 +210,10 @@ class StepEngine {
   bool warned_unobserved_ = false;     // the unobserved-constraint warning was given
   DivergenceMonitor divergence_;       // finite divergence (src/divergence.h)
   void watch_divergence(const Evaluation& eval, StepResult& result);
-  // The dual optimizer is a plain torch::optim::SGD over dense CPU multipliers only: its step,
-  // the projection and the finite check run in one pass (fused_dual_step).
-  bool fused_sgd_ = false;
+  // The dual optimizer is a torch::optim::SGD or an optim::NuPI over dense CPU multipliers only:
+  // its update, the projection and the finite check are fused (fused_dual_step).
+  FusedDual fused_ = FusedDual::kNone;
+  std::vector<torch::Tensor> fused_scratch_;  // NuPI's update buffers, reused across steps
   std::vector<std::vector<torch::Tensor>> multiplier_parameters_;  // by constraint index
   StepResult blank_;                    // the result before a step (names, kinds)
   std::vector<torch::Tensor> scratch_;  // tensors to check, reused across steps

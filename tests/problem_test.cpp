@@ -249,6 +249,63 @@ TEST(ProblemRegistry, MaxMultiplierClampsAfterADualStep) {
   EXPECT_EQ(ineq.multiplier()->max_value(), c10::optional<double>(0.5));
 }
 
+// A multiplier that keeps the base class's project() (over its parameters()).
+class PlainMultiplier : public feasible::Multiplier {
+ public:
+  PlainMultiplier(ConstraintKind kind, torch::Tensor init) : Multiplier(kind, init.numel()) {
+    value_ = register_parameter("value", init.clone());
+  }
+  torch::Tensor evaluate(const torch::Tensor&, const torch::Tensor&) override {
+    return value_.detach();
+  }
+  torch::Tensor values() const override { return value_.detach(); }
+
+ private:
+  torch::Tensor value_;
+};
+
+// project() of every multiplier class onto bounds(): [0, max] or [0, inf) for inequalities,
+// [-max, max] or no change for equalities; lazy and sparse indexed multipliers only in the rows
+// observed in the step, plain indexed ones in every row.
+TEST(ProblemRegistry, ProjectionOntoTheBoundsForEveryMultiplierClass) {
+  const auto start = f64({2.0, -3.0, 0.3, -0.2});
+  struct Case {
+    ConstraintKind kind;
+    c10::optional<double> max;
+    std::vector<double> want;  // every row projected
+  };
+  const Case cases[] = {
+      {ConstraintKind::kInequality, c10::nullopt, {2.0, 0.0, 0.3, 0.0}},
+      {ConstraintKind::kInequality, 0.5, {0.5, 0.0, 0.3, 0.0}},
+      {ConstraintKind::kEquality, c10::nullopt, {2.0, -3.0, 0.3, -0.2}},
+      {ConstraintKind::kEquality, 0.5, {0.5, -0.5, 0.3, -0.2}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.kind == ConstraintKind::kInequality ? "inequality" : "equality") +
+                 (c.max ? ", max 0.5" : ", no max"));
+    PlainMultiplier plain(c.kind, start);
+    feasible::DenseMultiplier dense(c.kind, 4, start);
+    feasible::IndexedMultiplier indexed(c.kind, 4, start);
+    for (feasible::Multiplier* m : std::vector<feasible::Multiplier*>{&plain, &dense, &indexed}) {
+      m->set_max_value(c.max);
+      EXPECT_EQ(m->bounds().first,
+                c.kind == ConstraintKind::kInequality ? 0.0 : (c.max ? -0.5 : -INFINITY));
+      EXPECT_EQ(m->bounds().second, c.max ? 0.5 : INFINITY);
+      m->project();
+      EXPECT_TRUE(torch::equal(m->values(), f64(c.want)));
+    }
+    // Lazy or sparse: rows 0 and 1 observed; rows 2 and 3 keep their values.
+    for (bool lazy : {true, false}) {
+      feasible::IndexedMultiplier rows(c.kind, 4, start, lazy, /*sparse_gradient=*/!lazy);
+      rows.set_max_value(c.max);
+      rows.write_ascent(torch::tensor({0, 1}, torch::kLong), f64({0.0, 0.0}));
+      rows.project();
+      EXPECT_TRUE(torch::equal(rows.values(), f64({c.want[0], c.want[1], 0.3, -0.2})))
+          << (lazy ? "lazy" : "sparse gradient");
+    }
+  }
+}
+
 // ----------------------------------------------------------------------------- training
 
 // minimize x^2 + y^2  s.t.  x + y = 1 (equality),  x <= 0.25 (inequality).

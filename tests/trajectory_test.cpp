@@ -11,7 +11,9 @@
 // Primal SGD (ExtraSGD) with step kEtaX, dual SGD (ExtraSGD) with step kEtaL. Each scheme runs
 // from a start where the inequality is violated and from one where its multiplier is
 // projected to 0 in the first step. After steps 1 and 2 the test checks x, lam, mu and the
-// StepResult (loss, Lagrangian, violations, multipliers and penalties used).
+// StepResult (loss, Lagrangian, violations, multipliers and penalties used). One parametrized
+// test, SchemeTrajectory.TwoStepsMatchTheHandModel, runs every scheme (scheme_cases()) from
+// every start (kStarts), named e.g. EveryScheme/SchemeTrajectory.../Simultaneous_ViolatedStart.
 #include <feasible/feasible.h>
 #include <gtest/gtest.h>
 
@@ -19,7 +21,9 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -302,13 +306,104 @@ std::shared_ptr<feasible::Formulation> lagrangian() {
   return std::make_shared<feasible::Lagrangian>();
 }
 
+// ---------------------------------------------------------------- the cases
+
+std::vector<std::shared_ptr<torch::optim::Optimizer>> one(
+    std::shared_ptr<torch::optim::Optimizer> opt) {
+  return {std::move(opt)};
+}
+
+// One scheme (with its formulations) and the checks particular to it.
+struct SchemeCase {
+  const char* name;
+  HandStep hand;
+  MakeOptimizer make;
+  std::function<std::shared_ptr<feasible::Formulation>()> fg, fh;
+  DoStep do_step = plain_step;
+  std::function<void(const TinyProblem&, int)> after_step = nullptr;
+};
+
+void full_closure_once_per_step(const TinyProblem& run, int t) { EXPECT_EQ(run.full_calls, t + 1); }
+
+std::unique_ptr<feasible::ConstrainedOptimizer> make_simultaneous(TinyProblem& run) {
+  return std::make_unique<feasible::SimultaneousOptimizer>(run.problem, one(run.sgd_primal()),
+                                                           run.sgd_dual());
+}
+
+std::unique_ptr<feasible::ConstrainedOptimizer> make_primal_dual(TinyProblem& run) {
+  return std::make_unique<feasible::AlternatingPrimalDualOptimizer>(
+      run.problem, one(run.sgd_primal()), run.sgd_dual());
+}
+
+std::unique_ptr<feasible::ConstrainedOptimizer> make_unconstrained(TinyProblem& run) {
+  return std::make_unique<feasible::UnconstrainedOptimizer>(run.problem, one(run.sgd_primal()));
+}
+
+const std::vector<SchemeCase>& scheme_cases() {
+  static const std::vector<SchemeCase> cases = {
+      {"Simultaneous", hand_simultaneous, make_simultaneous, lagrangian, lagrangian, plain_step,
+       full_closure_once_per_step},
+      {"AlternatingDualPrimal", hand_dual_primal,
+       [](TinyProblem& run) -> std::unique_ptr<feasible::ConstrainedOptimizer> {
+         return std::make_unique<feasible::AlternatingDualPrimalOptimizer>(
+             run.problem, one(run.sgd_primal()), run.sgd_dual());
+       },
+       lagrangian, lagrangian, plain_step, full_closure_once_per_step},
+      {"AlternatingPrimalDualReevaluatesWithTheFullClosure", hand_primal_dual, make_primal_dual,
+       lagrangian, lagrangian, plain_step,
+       [](const TinyProblem& run, int t) {
+         EXPECT_EQ(run.full_calls, 2 * (t + 1));  // once before, once after the primal step
+         EXPECT_EQ(run.constraint_calls, 0);
+       }},
+      {"AlternatingPrimalDualWithConstraintClosure", hand_primal_dual, make_primal_dual, lagrangian,
+       lagrangian,
+       [](feasible::ConstrainedOptimizer& opt, TinyProblem& run) {
+         auto& pd = dynamic_cast<feasible::AlternatingPrimalDualOptimizer&>(opt);
+         return pd.step([&run] { return run.closure(); },
+                        [&run] { return run.constraints_only(); });
+       },
+       [](const TinyProblem& run, int t) {
+         EXPECT_EQ(run.full_calls, t + 1);  // the re-evaluation uses the constraint closure
+         EXPECT_EQ(run.constraint_calls, t + 1);
+       }},
+      {"ExtragradientWithExtraSGD", hand_extragradient,
+       [](TinyProblem& run) -> std::unique_ptr<feasible::ConstrainedOptimizer> {
+         auto primal = std::make_shared<feasible::optim::ExtraSGD>(
+             std::vector<torch::Tensor>{run.x}, feasible::optim::ExtraSGDOptions(kEtaX));
+         auto dual = std::make_shared<feasible::optim::ExtraSGD>(
+             run.problem.dual_parameters(), feasible::optim::ExtraSGDOptions(kEtaL));
+         return std::make_unique<feasible::ExtragradientOptimizer>(run.problem, one(primal), dual);
+       },
+       lagrangian, lagrangian, plain_step,
+       [](const TinyProblem& run, int t) { EXPECT_EQ(run.full_calls, 2 * (t + 1)); }},
+      {"SimultaneousAugmentedLagrangian", hand_al_simultaneous, make_simultaneous,
+       [] {
+         return std::make_shared<feasible::AugmentedLagrangian>(
+             feasible::AugmentedLagrangianOptions().scale_dual_by_penalty(true));
+       },
+       [] { return std::make_shared<feasible::AugmentedLagrangian>(); }},
+      {"UnconstrainedQuadraticPenalty", hand_quadratic_penalty,
+       [](TinyProblem& run) {
+         EXPECT_TRUE(run.problem.dual_parameters().empty());
+         return make_unconstrained(run);
+       },
+       [] { return std::make_shared<feasible::QuadraticPenalty>(); },
+       [] { return std::make_shared<feasible::QuadraticPenalty>(); }},
+      {"UnconstrainedFixedPenalty", hand_fixed_penalty, make_unconstrained,
+       [] { return std::make_shared<feasible::FixedPenalty>(); },
+       [] { return std::make_shared<feasible::FixedPenalty>(); }},
+  };
+  return cases;
+}
+
 struct StartCase {
   const char* name;
   Point start;
   bool projected;
 };
-const StartCase kStarts[] = {{"violated start", kViolated, false},
-                             {"projected start", kProjected, true}};
+void PrintTo(const StartCase& s, std::ostream* os) { *os << s.name; }
+const StartCase kStarts[] = {{"ViolatedStart", kViolated, false},
+                             {"ProjectedStart", kProjected, true}};
 
 // ---------------------------------------------------------------- tests
 
@@ -327,138 +422,22 @@ TEST(Trajectory, HandModelProjectsInTheProjectedStart) {
   EXPECT_LT(p.lam + kCg * g_at(p.x0, p.x1), 0.0);  // AL: inactive in the first step
 }
 
-TEST(Trajectory, Simultaneous) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_simultaneous,
-        [](TinyProblem& run) {
-          return std::make_unique<feasible::SimultaneousOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{run.sgd_primal()},
-              run.sgd_dual());
-        },
-        lagrangian(), lagrangian(), s.projected, plain_step,
-        [](const TinyProblem& run, int t) { EXPECT_EQ(run.full_calls, t + 1); });
-  }
+// Every scheme from every start: two library steps against two hand steps.
+class SchemeTrajectory : public testing::TestWithParam<std::tuple<size_t, StartCase>> {};
+
+TEST_P(SchemeTrajectory, TwoStepsMatchTheHandModel) {
+  const SchemeCase& scheme = scheme_cases()[std::get<0>(GetParam())];
+  const StartCase& start = std::get<1>(GetParam());
+  check_two_steps(start.start, scheme.hand, scheme.make, scheme.fg(), scheme.fh(), start.projected,
+                  scheme.do_step, scheme.after_step);
 }
 
-TEST(Trajectory, AlternatingDualPrimal) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_dual_primal,
-        [](TinyProblem& run) {
-          return std::make_unique<feasible::AlternatingDualPrimalOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{run.sgd_primal()},
-              run.sgd_dual());
-        },
-        lagrangian(), lagrangian(), s.projected, plain_step,
-        [](const TinyProblem& run, int t) { EXPECT_EQ(run.full_calls, t + 1); });
-  }
-}
-
-TEST(Trajectory, AlternatingPrimalDualReevaluatesWithTheFullClosure) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_primal_dual,
-        [](TinyProblem& run) {
-          return std::make_unique<feasible::AlternatingPrimalDualOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{run.sgd_primal()},
-              run.sgd_dual());
-        },
-        lagrangian(), lagrangian(), s.projected, plain_step,
-        [](const TinyProblem& run, int t) {
-          EXPECT_EQ(run.full_calls, 2 * (t + 1));  // once before, once after the primal step
-          EXPECT_EQ(run.constraint_calls, 0);
-        });
-  }
-}
-
-TEST(Trajectory, AlternatingPrimalDualWithConstraintClosure) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_primal_dual,
-        [](TinyProblem& run) {
-          return std::make_unique<feasible::AlternatingPrimalDualOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{run.sgd_primal()},
-              run.sgd_dual());
-        },
-        lagrangian(), lagrangian(), s.projected,
-        [](feasible::ConstrainedOptimizer& opt, TinyProblem& run) {
-          auto& pd = dynamic_cast<feasible::AlternatingPrimalDualOptimizer&>(opt);
-          return pd.step([&run] { return run.closure(); },
-                         [&run] { return run.constraints_only(); });
-        },
-        [](const TinyProblem& run, int t) {
-          EXPECT_EQ(run.full_calls, t + 1);  // the re-evaluation uses the constraint closure
-          EXPECT_EQ(run.constraint_calls, t + 1);
-        });
-  }
-}
-
-TEST(Trajectory, ExtragradientWithExtraSGD) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_extragradient,
-        [](TinyProblem& run) {
-          auto primal = std::make_shared<feasible::optim::ExtraSGD>(
-              std::vector<torch::Tensor>{run.x}, feasible::optim::ExtraSGDOptions(kEtaX));
-          auto dual = std::make_shared<feasible::optim::ExtraSGD>(
-              run.problem.dual_parameters(), feasible::optim::ExtraSGDOptions(kEtaL));
-          return std::make_unique<feasible::ExtragradientOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{primal}, dual);
-        },
-        lagrangian(), lagrangian(), s.projected, plain_step,
-        [](const TinyProblem& run, int t) { EXPECT_EQ(run.full_calls, 2 * (t + 1)); });
-  }
-}
-
-TEST(Trajectory, SimultaneousAugmentedLagrangian) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_al_simultaneous,
-        [](TinyProblem& run) {
-          return std::make_unique<feasible::SimultaneousOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{run.sgd_primal()},
-              run.sgd_dual());
-        },
-        std::make_shared<feasible::AugmentedLagrangian>(
-            feasible::AugmentedLagrangianOptions().scale_dual_by_penalty(true)),
-        std::make_shared<feasible::AugmentedLagrangian>(), s.projected);
-  }
-}
-
-TEST(Trajectory, UnconstrainedQuadraticPenalty) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_quadratic_penalty,
-        [](TinyProblem& run) {
-          EXPECT_TRUE(run.problem.dual_parameters().empty());
-          return std::make_unique<feasible::UnconstrainedOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{run.sgd_primal()});
-        },
-        std::make_shared<feasible::QuadraticPenalty>(),
-        std::make_shared<feasible::QuadraticPenalty>(), false);
-  }
-}
-
-TEST(Trajectory, UnconstrainedFixedPenalty) {
-  for (const auto& s : kStarts) {
-    SCOPED_TRACE(s.name);
-    check_two_steps(
-        s.start, hand_fixed_penalty,
-        [](TinyProblem& run) {
-          return std::make_unique<feasible::UnconstrainedOptimizer>(
-              run.problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{run.sgd_primal()});
-        },
-        std::make_shared<feasible::FixedPenalty>(), std::make_shared<feasible::FixedPenalty>(),
-        false);
-  }
-}
+INSTANTIATE_TEST_SUITE_P(EveryScheme, SchemeTrajectory,
+                         testing::Combine(testing::Range<size_t>(0, scheme_cases().size()),
+                                          testing::ValuesIn(kStarts)),
+                         [](const testing::TestParamInfo<SchemeTrajectory::ParamType>& info) {
+                           return std::string(scheme_cases()[std::get<0>(info.param)].name) + "_" +
+                                  std::get<1>(info.param).name;
+                         });
 
 }  // namespace

@@ -52,22 +52,10 @@ CLI::Validator integer_in(uint64_t min, uint64_t max, const std::string& what) {
       "", "integer");
 }
 
-ParseOutcome parse(int argc, const char* const* argv) {
-  ParseOutcome outcome;
-  RunConfig& config = outcome.config;
-
-  CLI::App app{
-      "feasible: constrained training with LibTorch. Re-runs the experiments of Ramirez, "
-      "Hashemizadeh and Lacoste-Julien, \"Position: Adopt Constraints Over Fixed Penalties in "
-      "Deep Learning\" (arXiv:2505.20628), and writes tables, figures and a report.",
-      "feasible"};
-  app.set_version_flag("--version", std::string("feasible ") + kVersion,
-                       "Print the version and exit");
-  app.require_subcommand(1);
-
+// The `reproduce` command and its positional argument, the experiment.
+CLI::App* add_reproduce(CLI::App& app, RunConfig& config) {
   std::vector<std::string> choices = experiment_names();
   choices.push_back("all");
-
   CLI::App* reproduce = app.add_subcommand(
       "reproduce",
       "Re-run one of the paper's experiments (or all) and write report.md, results.json, CSV "
@@ -81,54 +69,82 @@ ParseOutcome parse(int argc, const char* const* argv) {
                    "with an index report")
       ->required()
       ->check(CLI::IsMember(choices));
+  return reproduce;
+}
+
+// The options of every experiment: --quick (returned, for --paper to exclude), --out, --seed,
+// --threads, --quiet.
+CLI::Option* add_run_options(CLI::App& reproduce, RunConfig& config) {
   CLI::Option* quick =
-      reproduce->add_flag("--quick", config.quick,
-                          "Short settings (fewer iterations and sweep values) that keep every "
-                          "qualitative result; `all --quick` takes about 4 minutes on 2 cores");
+      reproduce.add_flag("--quick", config.quick,
+                         "Short settings (fewer iterations and sweep values) that keep every "
+                         "qualitative result; `all --quick` takes about 4 minutes on 2 cores");
   reproduce
-      ->add_option("--out", config.out,
-                   "Output directory (default: results/<experiment>, or results/ for all)")
+      .add_option("--out", config.out,
+                  "Output directory (default: results/<experiment>, or results/ for all)")
       ->type_name("DIR")
       ->check([](const std::string& s) {
         return s.empty() ? std::string("--out must not be empty") : std::string();
       });
   reproduce
-      ->add_option("--seed", config.seed,
-                   "Seed of the generated data, a non-negative integer (default 0, the paper's)")
+      .add_option("--seed", config.seed,
+                  "Seed of the generated data, a non-negative integer (default 0, the paper's)")
       ->type_name("N")
       ->transform(integer_in(0, UINT64_MAX,
                              "a non-negative integer (0 to " + std::to_string(UINT64_MAX) + ")"));
   reproduce
-      ->add_option("--threads", config.threads,
-                   "LibTorch intra-op threads, 1..1024 (default: LibTorch's choice)")
+      .add_option("--threads", config.threads,
+                  "LibTorch intra-op threads, 1..1024 (default: LibTorch's choice)")
       ->type_name("N")
       ->transform(integer_in(1, 1024, "an integer from 1 to 1024"));
-  reproduce->add_flag("--quiet", config.quiet, "No progress on stderr");
+  reproduce.add_flag("--quiet", config.quiet, "No progress on stderr");
+  return quick;
+}
+
+// The options of the sparsity experiment: --epochs, --paper, --gates, --data.
+void add_sparsity_options(CLI::App& reproduce, RunConfig& config, CLI::Option* quick) {
   reproduce
-      ->add_option("--epochs", config.epochs,
-                   "sparsity: epochs of every training run, 1..100000 (default 15, 12 with "
-                   "--quick, 150 with --paper)")
+      .add_option("--epochs", config.epochs,
+                  "sparsity: epochs of every training run, 1..100000 (default 15, 12 with "
+                  "--quick, 150 with --paper)")
       ->type_name("N")
       ->transform(integer_in(1, 100000, "an integer from 1 to 100000"));
   reproduce
-      ->add_flag("--paper", config.paper,
-                 "sparsity: the paper's training settings (all training data, Adam 1e-3 for "
-                 "the gates too, 150 epochs); hours on 2 cores")
+      .add_flag("--paper", config.paper,
+                "sparsity: the paper's training settings (all training data, Adam 1e-3 for "
+                "the gates too, 150 epochs); hours on 2 cores")
       ->excludes(quick);
   reproduce
-      ->add_option("--gates", config.gates,
-                   "sparsity: what one L0 gate controls: input_units (one gate per input "
-                   "feature, the default) or weights (one gate per weight)")
+      .add_option("--gates", config.gates,
+                  "sparsity: what one L0 gate controls: input_units (one gate per input "
+                  "feature, the default) or weights (one gate per weight)")
       ->type_name("KIND")
       ->check(CLI::IsMember({"input_units", "weights"}));
   reproduce
-      ->add_option("--data", config.data,
-                   "sparsity: folder with the Fashion-MNIST IDX files (default "
-                   "/usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist)")
+      .add_option("--data", config.data,
+                  "sparsity: folder with the Fashion-MNIST IDX files (default "
+                  "/usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist)")
       ->type_name("DIR")
       ->check([](const std::string& s) {
         return s.empty() ? std::string("--data must not be empty") : std::string();
       });
+}
+
+ParseOutcome parse(int argc, const char* const* argv) {
+  ParseOutcome outcome;
+  RunConfig& config = outcome.config;
+
+  CLI::App app{
+      "feasible: constrained training with LibTorch. Re-runs the experiments of Ramirez, "
+      "Hashemizadeh and Lacoste-Julien, \"Position: Adopt Constraints Over Fixed Penalties in "
+      "Deep Learning\" (arXiv:2505.20628), and writes tables, figures and a report.",
+      "feasible"};
+  app.set_version_flag("--version", std::string("feasible ") + kVersion,
+                       "Print the version and exit");
+  app.require_subcommand(1);
+  CLI::App* reproduce = add_reproduce(app, config);
+  CLI::Option* quick = add_run_options(*reproduce, config);
+  add_sparsity_options(*reproduce, config, quick);
 
   // A clearer message than CLI11's for a misspelt command.
   if (argc >= 2 && argv[1] != nullptr && argv[1][0] != '-' && std::string(argv[1]) != "reproduce") {

@@ -52,24 +52,37 @@ RatePoint measure(const RateData& data, const torch::Tensor& w, const torch::Ten
   return p;
 }
 
-}  // namespace
-
-RateRun train_rate(const RateData& data, RateMethod method, double value, int64_t iterations,
-                   double primal_lr, int64_t record_every, Progress* progress) {
-  RateRun run;
-  run.method = method;
-  run.value = value;
-  auto w = torch::tensor({1.0f, -1.0f}).requires_grad_();
-  auto b = torch::zeros({}, torch::kFloat32).requires_grad_();
-  auto primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{w, b},
-                                                    torch::optim::SGDOptions(primal_lr));
-  const std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_list{primal};
-
+// One run's model (weight (1, -1), bias 0), its SGD, and how it treats the requirement: the
+// problem, its constraint (undefined for a penalty of 0 and for the hand-written loop) and the
+// scheme that steps it (none for the hand-written loop).
+struct RateTraining {
+  RateMethod method;
+  double value;
+  torch::Tensor w = torch::tensor({1.0f, -1.0f}).requires_grad_();
+  torch::Tensor b = torch::zeros({}, torch::kFloat32).requires_grad_();
+  std::shared_ptr<torch::optim::SGD> primal;
   Problem problem;
   Constraint rate;
   std::unique_ptr<ConstrainedOptimizer> optimizer;
-  const bool lagrangian =
-      method == RateMethod::kLagrangianProxy || method == RateMethod::kLagrangianSurrogate;
+  bool lagrangian = false;
+  bool proxy = false;  // the exact rate drives the multiplier
+
+  RateTraining(RateMethod method_, double value_, double primal_lr);
+  // The multiplier now (0 for penalties).
+  double multiplier() const {
+    return lagrangian ? problem.multiplier_values("class0_rate")[0].item<double>() : 0.0;
+  }
+  // One full-batch step.
+  void step(const RateData& data);
+};
+
+RateTraining::RateTraining(RateMethod method_, double value_, double primal_lr)
+    : method(method_), value(value_) {
+  primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{w, b},
+                                               torch::optim::SGDOptions(primal_lr));
+  const std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_list{primal};
+  lagrangian = method == RateMethod::kLagrangianProxy || method == RateMethod::kLagrangianSurrogate;
+  proxy = method == RateMethod::kLagrangianProxy;
   if (lagrangian) {
     rate = problem.add_constraint("class0_rate", ConstraintOptions());
     auto dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
@@ -83,9 +96,20 @@ RateRun train_rate(const RateData& data, RateMethod method, double value, int64_
     }
     optimizer = std::make_unique<UnconstrainedOptimizer>(problem, primal_list);
   }
-  const bool proxy = method == RateMethod::kLagrangianProxy;
+}
+
+void RateTraining::step(const RateData& data) {
+  if (method == RateMethod::kHandPenalty) {
+    primal->zero_grad();
+    const auto logit = torch::mv(data.x, w) + b;
+    auto loss = torch::binary_cross_entropy_with_logits(logit, data.y) +
+                value * (kRateTarget - (1 - torch::sigmoid(logit)).mean());
+    loss.backward();
+    primal->step();
+    return;
+  }
   // "at least 70% predicted class 0" as g <= 0: violation = 0.7 - rate.
-  const auto closure = [&] {
+  optimizer->step([&] {
     const auto logit = torch::mv(data.x, w) + b;
     ProblemState state(torch::binary_cross_entropy_with_logits(logit, data.y));
     if (rate.defined()) {
@@ -94,46 +118,49 @@ RateRun train_rate(const RateData& data, RateMethod method, double value, int64_
       state.observe(rate, constraint);
     }
     return state;
-  };
-  const auto lambda_now = [&] {
-    return lagrangian ? problem.multiplier_values("class0_rate")[0].item<double>() : 0.0;
-  };
+  });
+}
 
-  if (progress != nullptr) {
-    progress->start_run(std::string(rate_method_key(method)) + " " + fmt(value, 3), iterations);
-  }
-  if (record_every > 0) run.series.push_back(measure(data, w, b, 0, lambda_now()));
-  double seconds = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int64_t t = 1; t <= iterations; ++t) {
-    if (method == RateMethod::kHandPenalty) {
-      primal->zero_grad();
-      const auto logit = torch::mv(data.x, w) + b;
-      auto loss = torch::binary_cross_entropy_with_logits(logit, data.y) +
-                  value * (kRateTarget - (1 - torch::sigmoid(logit)).mean());
-      loss.backward();
-      primal->step();
-    } else {
-      optimizer->step(closure);
-    }
-    const bool record = record_every > 0 && (t % record_every == 0 || t == iterations);
-    if (record || (progress != nullptr && (t & 511) == 0)) {
-      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (record) run.series.push_back(measure(data, w, b, t, lambda_now()));
-      if (progress != nullptr) progress->update(t);
-      t0 = std::chrono::steady_clock::now();
-    }
-  }
-  seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  run.train_seconds = seconds;
-  const RatePoint end = measure(data, w, b, iterations, lambda_now());
+// The end of the run: the final point and the model's parameters.
+void finish(RateRun& run, const RateTraining& t, const RateData& data, int64_t iterations) {
+  const RatePoint end = measure(data, t.w, t.b, iterations, t.multiplier());
   run.class0 = end.class0;
   run.accuracy = end.accuracy;
   run.surrogate = end.surrogate;
   run.multiplier = end.multiplier;
-  run.w0 = w[0].item<double>();
-  run.w1 = w[1].item<double>();
-  run.b = b.item<double>();
+  run.w0 = t.w[0].item<double>();
+  run.w1 = t.w[1].item<double>();
+  run.b = t.b.item<double>();
+}
+
+}  // namespace
+
+RateRun train_rate(const RateData& data, RateMethod method, double value, int64_t iterations,
+                   double primal_lr, int64_t record_every, Progress* progress) {
+  using Clock = std::chrono::steady_clock;
+  RateRun run;
+  run.method = method;
+  run.value = value;
+  RateTraining t(method, value, primal_lr);
+  if (progress != nullptr) {
+    progress->start_run(std::string(rate_method_key(method)) + " " + fmt(value, 3), iterations);
+  }
+  if (record_every > 0) run.series.push_back(measure(data, t.w, t.b, 0, t.multiplier()));
+  double seconds = 0;
+  auto t0 = Clock::now();
+  for (int64_t it = 1; it <= iterations; ++it) {
+    t.step(data);
+    const bool record = record_every > 0 && (it % record_every == 0 || it == iterations);
+    if (record || (progress != nullptr && (it & 511) == 0)) {
+      seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+      if (record) run.series.push_back(measure(data, t.w, t.b, it, t.multiplier()));
+      if (progress != nullptr) progress->update(it);
+      t0 = Clock::now();
+    }
+  }
+  seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+  run.train_seconds = seconds;
+  finish(run, t, data, iterations);
   if (progress != nullptr) {
     progress->finish_run("class 0 " + fixed(run.class0, 2) + "%, accuracy " +
                          fixed(run.accuracy, 2) + "%");

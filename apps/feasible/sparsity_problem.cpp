@@ -36,54 +36,162 @@ double accuracy(torch::nn::Sequential& model, const data::Dataset& dataset) {
   return 100.0 * static_cast<double>(correct) / static_cast<double>(n);
 }
 
-SparsityRun train_sparsity(const SparsityData& data, const SparsitySettings& settings,
-                           const SparsityRunSpec& spec, Progress* progress) {
-  using Clock = std::chrono::steady_clock;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The MLP 784-300-100-10 with L0 gates, seeded with settings.seed, in training mode.
+torch::nn::Sequential make_model(const SparsitySettings& settings) {
   torch::manual_seed(settings.seed);
   std::vector<L0GateOptions> gates;
   for (double d : settings.init_drop)
     gates.push_back(L0GateOptions().kind(settings.kind).init_drop_rate(d));
   auto model = make_l0_mlp({784, 300, 100, 10}, gates);
   model->train();
+  return model;
+}
 
+// Adam with two groups: the weights and biases (settings.lr), the gates (settings.gate_lr).
+std::shared_ptr<torch::optim::Optimizer> make_primal(torch::nn::Sequential& model,
+                                                     const SparsitySettings& settings) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(l0_weight_parameters(*model),
                       std::make_unique<torch::optim::AdamOptions>(settings.lr));
   groups.emplace_back(l0_gate_parameters(*model),
                       std::make_unique<torch::optim::AdamOptions>(settings.gate_lr));
-  auto primal = std::make_shared<torch::optim::Adam>(std::move(groups),
-                                                     torch::optim::AdamOptions(settings.lr));
-  const std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_list{primal};
+  return std::make_shared<torch::optim::Adam>(std::move(groups),
+                                              torch::optim::AdamOptions(settings.lr));
+}
 
+// How the run treats "density <= target": the problem, its constraint (undefined for a penalty
+// of 0: plain training) and the scheme that steps it.
+struct Treatment {
   Problem problem;
   Constraint density;
   std::unique_ptr<ConstrainedOptimizer> optimizer;
-  const bool lagrangian = spec.method != SparsityMethod::kPenalty;
-  if (lagrangian) {
-    density = problem.add_constraint("density", ConstraintOptions());
+  bool lagrangian = false;  // a multiplier (dual SGD or nuPI), else a fixed penalty
+  bool proxy = false;       // the multiplier follows the test-time density
+
+  // The multiplier now (0 for a penalty).
+  double multiplier() const {
+    return lagrangian ? problem.multiplier_values("density")[0].item<double>() : 0.0;
+  }
+};
+
+Treatment make_treatment(const SparsityRunSpec& spec,
+                         const std::shared_ptr<torch::optim::Optimizer>& primal) {
+  const std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_list{primal};
+  Treatment t;
+  t.lagrangian = spec.method != SparsityMethod::kPenalty;
+  t.proxy = spec.method == SparsityMethod::kNuPIProxy;
+  if (t.lagrangian) {
+    t.density = t.problem.add_constraint("density", ConstraintOptions());
     std::shared_ptr<torch::optim::Optimizer> dual;
     if (spec.method == SparsityMethod::kGradientAscent) {
-      dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+      dual = std::make_shared<torch::optim::SGD>(t.problem.dual_parameters(),
                                                  torch::optim::SGDOptions(spec.value));
     } else {
       dual = std::make_shared<optim::NuPI>(
-          problem.dual_parameters(),
+          t.problem.dual_parameters(),
           optim::NuPIOptions(spec.value).kp(spec.kp).init(optim::NuPIInit::kZero));
     }
-    optimizer = std::make_unique<SimultaneousOptimizer>(problem, primal_list, dual);
+    t.optimizer = std::make_unique<SimultaneousOptimizer>(t.problem, primal_list, dual);
   } else {
     if (spec.value > 0) {
-      density = problem.add_constraint(
+      t.density = t.problem.add_constraint(
           "density",
           ConstraintOptions().formulation(std::make_shared<FixedPenalty>()).penalty(spec.value));
     }
-    optimizer = std::make_unique<UnconstrainedOptimizer>(problem, primal_list);
+    t.optimizer = std::make_unique<UnconstrainedOptimizer>(t.problem, primal_list);
   }
-  const bool proxy = spec.method == SparsityMethod::kNuPIProxy;
-  const auto lambda_now = [&] {
-    return lagrangian ? problem.multiplier_values("density")[0].item<double>() : 0.0;
-  };
+  return t;
+}
 
+// One training step on a batch: cross-entropy, and the density constraint when there is one.
+StepResult train_step(torch::nn::Sequential& model, Treatment& t, const data::Batch& batch,
+                      const SparsitySettings& settings) {
+  const auto closure = [&] {
+    ProblemState state(torch::cross_entropy_loss(model->forward(batch.inputs), batch.targets));
+    if (t.density.defined()) {
+      ConstraintState constraint(expected_density(*model) - settings.target);
+      if (t.proxy) {
+        constraint.strict_violation(
+            torch::tensor(test_time_density(*model) - settings.target, torch::kFloat32));
+      }
+      state.observe(t.density, constraint);
+    }
+    return state;
+  };
+  return t.optimizer->step(closure);
+}
+
+// The model's state at the end of `epoch` (test-time gates for the accuracy).
+SparsityEpoch evaluate(int64_t epoch, torch::nn::Sequential& model, const Treatment& t,
+                       const SparsityData& data, double train_loss, double seconds) {
+  SparsityEpoch e;
+  e.epoch = epoch;
+  {
+    torch::NoGradGuard no_grad;
+    e.expected_density = expected_density(*model).item<double>();
+  }
+  e.test_density = test_time_density(*model);
+  e.multiplier = t.multiplier();
+  e.train_loss = train_loss;
+  e.test_accuracy = accuracy(model, data.test);
+  e.seconds = seconds;
+  return e;
+}
+
+// One pass over the training data; adds its training and data time to `run`.
+SparsityEpoch train_epoch(int64_t epoch, torch::nn::Sequential& model, Treatment& t,
+                          data::BatchLoader& loader, const SparsityData& data,
+                          const SparsitySettings& settings, SparsityRun& run) {
+  const auto epoch_start = Clock::now();
+  double data_seconds = 0;
+  torch::Tensor loss_sum = torch::zeros({}, torch::kFloat64);
+  int64_t batches = 0;
+  loader.start_epoch();
+  while (true) {
+    const auto t0 = Clock::now();
+    auto batch = loader.next();
+    data_seconds += seconds_since(t0);
+    if (!batch) break;
+    loss_sum += train_step(model, t, *batch, settings).loss;  // no sync per step
+    ++batches;
+  }
+  const double seconds = seconds_since(epoch_start);
+  run.train_seconds += seconds;
+  run.data_seconds += data_seconds;
+  const double train_loss =
+      loss_sum.item<double>() / static_cast<double>(std::max<int64_t>(batches, 1));
+  return evaluate(epoch, model, t, data, train_loss, seconds);
+}
+
+// The end of the run: final densities, multiplier, accuracies and per-layer densities.
+void finish(SparsityRun& run, torch::nn::Sequential& model, const Treatment& t,
+            const SparsityData& data) {
+  run.expected_density = run.epochs.empty() ? 0 : run.epochs.back().expected_density;
+  run.test_density = test_time_density(*model);
+  run.multiplier = t.multiplier();
+  run.train_accuracy = accuracy(model, data.train);
+  run.test_accuracy =
+      run.epochs.empty() ? accuracy(model, data.test) : run.epochs.back().test_accuracy;
+  for (const auto& layer : l0_layers(*model)) {
+    run.layer_test_density.push_back(static_cast<double>(layer->test_time_l0()) /
+                                     static_cast<double>(layer->num_weights()));
+  }
+}
+
+}  // namespace
+
+SparsityRun train_sparsity(const SparsityData& data, const SparsitySettings& settings,
+                           const SparsityRunSpec& spec, Progress* progress) {
+  auto model = make_model(settings);
+  Treatment t = make_treatment(spec, make_primal(model, settings));
   data::BatchLoader loader(data.train, settings.batch_size, settings.seed + 1);
   SparsityRun run;
   run.spec = spec;
@@ -93,71 +201,22 @@ SparsityRun train_sparsity(const SparsityData& data, const SparsitySettings& set
     run.initial = {0,
                    expected_density(*model).item<double>(),
                    test_time_density(*model),
-                   lambda_now(),
+                   t.multiplier(),
                    std::numeric_limits<double>::quiet_NaN(),
                    accuracy(model, data.test),
                    0.0};
   }
   for (int64_t epoch = 1; epoch <= settings.epochs; ++epoch) {
-    const auto epoch_start = Clock::now();
-    double data_seconds = 0;
-    torch::Tensor loss_sum = torch::zeros({}, torch::kFloat64);
-    int64_t batches = 0;
-    loader.start_epoch();
-    while (true) {
-      const auto t0 = Clock::now();
-      auto batch = loader.next();
-      data_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-      if (!batch) break;
-      const auto closure = [&] {
-        ProblemState state(
-            torch::cross_entropy_loss(model->forward(batch->inputs), batch->targets));
-        if (density.defined()) {
-          ConstraintState constraint(expected_density(*model) - settings.target);
-          if (proxy) {
-            constraint.strict_violation(
-                torch::tensor(test_time_density(*model) - settings.target, torch::kFloat32));
-          }
-          state.observe(density, constraint);
-        }
-        return state;
-      };
-      const StepResult result = optimizer->step(closure);
-      loss_sum += result.loss;  // no sync per step
-      ++batches;
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    run.train_seconds += seconds;
-    run.data_seconds += data_seconds;
-    SparsityEpoch e;
-    e.epoch = epoch;
-    {
-      torch::NoGradGuard no_grad;
-      e.expected_density = expected_density(*model).item<double>();
-    }
-    e.test_density = test_time_density(*model);
-    e.multiplier = lambda_now();
-    e.train_loss = loss_sum.item<double>() / static_cast<double>(std::max<int64_t>(batches, 1));
-    e.test_accuracy = accuracy(model, data.test);
-    e.seconds = seconds;
+    const SparsityEpoch e = train_epoch(epoch, model, t, loader, data, settings, run);
     run.epochs.push_back(e);
     if (progress != nullptr) {
       progress->iteration_line(epoch, "expected density " + fixed(100 * e.expected_density, 1) +
                                           "%, test-time " + fixed(100 * e.test_density, 1) +
                                           "%, lambda " + fmt(e.multiplier, 3) + ", " +
-                                          fixed(seconds, 2) + " s/epoch");
+                                          fixed(e.seconds, 2) + " s/epoch");
     }
   }
-  run.expected_density = run.epochs.empty() ? 0 : run.epochs.back().expected_density;
-  run.test_density = test_time_density(*model);
-  run.multiplier = lambda_now();
-  run.train_accuracy = accuracy(model, data.train);
-  run.test_accuracy =
-      run.epochs.empty() ? accuracy(model, data.test) : run.epochs.back().test_accuracy;
-  for (const auto& layer : l0_layers(*model)) {
-    run.layer_test_density.push_back(static_cast<double>(layer->test_time_l0()) /
-                                     static_cast<double>(layer->num_weights()));
-  }
+  finish(run, model, t, data);
   if (progress != nullptr) {
     progress->finish_run("density " + fixed(100 * run.test_density, 1) + "% (expected " +
                          fixed(100 * run.expected_density, 1) + "%), test accuracy " +

@@ -13,6 +13,7 @@
 #include "feasible/optim/augmented_dual.h"
 #include "feasible/optim/extra.h"
 #include "feasible/optim/nupi.h"
+#include "feasible/optim/optimistic.h"
 #include "feasible/optimizer.h"
 #include "feasible/penalty.h"
 #include "feasible/problem.h"

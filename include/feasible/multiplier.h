@@ -109,6 +109,9 @@ class DenseMultiplier : public Multiplier {
 
  protected:
   torch::Tensor value_;
+
+ private:
+  torch::Tensor detached_;  // evaluate()'s detached alias of value_
 };
 
 /// A multiplier with up to millions of entries (one constraint per training example, as in
