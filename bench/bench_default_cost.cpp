@@ -64,13 +64,15 @@ void compare(const char* title, Variant& a, Variant& b, const Config& cfg) {
   std::printf("   %-44s %9.2f us/step (median of %d blocks of %d)\n", a.name.c_str(),
               1e6 * feasible_bench::median_of(ta), cfg.rounds, cfg.block);
   std::printf("   %-44s %9.2f us/step\n", b.name.c_str(), 1e6 * feasible_bench::median_of(tb));
-  std::printf("   ratio default / simultaneous, steady part: %.3f (paired median; quartiles "
-              "%.3f-%.3f); goal <= 1.05\n",
-              feasible_bench::median_of(ratio), feasible_bench::quantile_of(ratio, 0.25),
-              feasible_bench::quantile_of(ratio, 0.75));
-  std::printf("   ratio over the first %d steps (calibrations at 0..8 and every t/4 included): "
-              "%.3f (one run each)\n",
-              cfg.warmup, wb / wa);
+  std::printf(
+      "   ratio default / simultaneous, steady part: %.3f (paired median; quartiles "
+      "%.3f-%.3f); goal <= 1.05\n",
+      feasible_bench::median_of(ratio), feasible_bench::quantile_of(ratio, 0.25),
+      feasible_bench::quantile_of(ratio, 0.75));
+  std::printf(
+      "   ratio over the first %d steps (calibrations at 0..8 and every t/4 included): "
+      "%.3f (one run each)\n",
+      cfg.warmup, wb / wa);
 }
 
 // x in R^10, ||x - 1||^2, A x <= b (5 rows).
@@ -100,8 +102,7 @@ std::pair<Variant, Variant> tiny() {
       st.observe(c, feasible::ConstraintState(torch::mv(A, x) - b));
       return st;
     };
-    return Variant{use_default ? "default (make_default_optimizer)"
-                               : "Simultaneous, dual SGD 0.05",
+    return Variant{use_default ? "default (make_default_optimizer)" : "Simultaneous, dual SGD 0.05",
                    [=](int n) {
                      for (int i = 0; i < n; ++i) opt->step(closure);
                    }};
@@ -138,8 +139,7 @@ std::pair<Variant, Variant> mlp() {
       st.observe(c, feasible::ConstraintState((p0 - 0.2).reshape({1})));
       return st;
     };
-    return Variant{use_default ? "default (make_default_optimizer)"
-                               : "Simultaneous, dual SGD 1e-2",
+    return Variant{use_default ? "default (make_default_optimizer)" : "Simultaneous, dual SGD 1e-2",
                    [=](int n) {
                      for (int i = 0; i < n; ++i) opt->step(closure);
                    }};
