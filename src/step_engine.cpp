@@ -246,8 +246,12 @@ double magnitude(const torch::Tensor& t) {
 void StepEngine::watch_divergence(const Evaluation& eval, StepResult& result) {
   for (const auto& item : eval.items) {
     const Constraint& c = item.constraint;
-    const torch::Tensor s = c.kind() == ConstraintKind::kInequality ? item.s.clamp_min(0) : item.s;
-    if (divergence_.violation(c.index()).add(magnitude(s))) {
+    // The positive part's size for an inequality, without a clamp: max(0, max s).
+    const double size =
+        c.kind() == ConstraintKind::kInequality
+            ? (item.s.numel() > 0 ? std::max(0.0, item.s.max().item<double>()) : 0.0)
+            : magnitude(item.s);
+    if (divergence_.violation(c.index()).add(size)) {
       result.diverging.push_back("'" + c.name() + "': violation");
     }
     if (item.lambda.defined() && divergence_.multiplier(c.index()).add(magnitude(item.lambda))) {
