@@ -158,7 +158,7 @@ namespace {
 struct Tuned {
   double primal_lr = 0, dual = 0;  // dual: the dual step (GDA) or the penalty (AL)
   Outcome outcome;
-  int solved_points = 0;  // grid points that solved the problem
+  int solved_points = 0;  // grid points that improved on the points before them
 };
 
 struct Flags {
@@ -174,7 +174,10 @@ Tuned tune(const TestProblem& p, Method method, const Flags& flags) {
   const auto& duals = method == Method::kGDA ? kDualSteps : kPenalties;
   for (double lr : kPrimalSteps) {
     for (double d : duals) {
-      const Outcome o = run(p, torch::kFloat64, method, lr, d, flags.budget);
+      // A point can only win by solving in fewer steps than the best so far: its run stops there.
+      const int64_t budget =
+          best.outcome.steps >= 0 ? std::min(flags.budget, best.outcome.steps) : flags.budget;
+      const Outcome o = run(p, torch::kFloat64, method, lr, d, budget);
       if (o.steps < 0) continue;
       ++best.solved_points;
       if (best.outcome.steps < 0 || o.steps < best.outcome.steps) {
