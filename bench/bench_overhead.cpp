@@ -7,7 +7,7 @@
 // deviations and minima, and each ratio three ways: the ratio of the medians, the ratio of the
 // minima, and the median (with quartiles) of the per-round ratios (each round times every
 // variant back to back, so that ratio is paired; it is the one compared with the goals).
-// The defaults take 65-75 s on a 2-core machine.
+// The defaults take about 30 s on a quiet 2-core machine (90 s when other work shares it).
 //
 // Sections:
 //   a  2-D linear classifier (experiment E2's data, docs/experiments.md), full batch of 400,
