@@ -7,7 +7,7 @@
 // deviations and minima, and each ratio three ways: the ratio of the medians, the ratio of the
 // minima, and the median (with quartiles) of the per-round ratios (each round times every
 // variant back to back, so that ratio is paired; it is the one compared with the goals).
-// The defaults take 65-75 s on a 2-core machine.
+// The defaults take about 30 s on a quiet 2-core machine (90 s when other work shares it).
 //
 // Sections:
 //   a  2-D linear classifier (experiment E2's data, docs/experiments.md), full batch of 400,
@@ -16,21 +16,19 @@
 //   b  MLP 784-300-100-10 (ReLU), batch 256 of synthetic data, cross-entropy, Adam 1e-3;
 //      the same three variants with "mean predicted probability of class 0 <= 0.2".
 //   c  step() machinery alone: x in R^10, loss ||x||^2, A x <= b with 5 rows, every scheme,
-//      against hand-written gradient descent-ascent loops (the floor).
-// Every section also times the same steps written by hand (plain LibTorch loops) and
-// "prototype: lean" variants: LeanStep below, a re-implementation of SimultaneousOptimizer /
-// UnconstrainedOptimizer::step for dense constraints with the same semantics and result but
-// fewer tensor operations. The prototypes are NOT library code; they show what
-// src/constrained_optimizer.cpp could gain. Each run checks that they compute exactly what
-// the library computes (the "check:" lines).
+//      against hand-written gradient descent-ascent loops.
+// Every section also times the same steps written by hand in plain LibTorch ("P-hand",
+// "C-hand": the user's optimizers, the multiplier updated and projected in place; c also has two
+// other hand loops). The goals of the step's overhead compare the library with that loop:
+// C / C-hand <= 1.05 in a (the rate classifier) and in c (Sim / C-hand, the tiny problem),
+// <= 1.01 in b (the MLP).
 //
 // Flags: --threads N (default 1), --rounds R, --steps-a K, --steps-b K, --steps-c K,
-//        --warmup W (steps per variant before timing), --sections abc, --no-lean,
+//        --warmup W (steps per variant before timing), --sections abc,
 //        --count-ops N (count ATen operator calls over N steps instead of timing; with
 //        --list-ops, list them by name), --only NAME (only the variants tagged NAME, or if
 //        none, those whose name contains NAME; e.g. for a profiler).
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Dispatch.h>
 #include <ATen/record_function.h>
 #include <feasible/feasible.h>
 
@@ -68,7 +66,6 @@ struct Config {
   int steps_c = 50;
   int warmup = 0;  // 0: one block per variant
   std::string sections = "abc";
-  bool lean = true;
   int count_ops = 0;  // > 0: count ATen operator calls over this many steps instead of timing
   bool list_ops = false;
   std::string only;  // non-empty: run only the variants whose name contains this
@@ -240,278 +237,6 @@ void run_section(const char* title, std::vector<Variant> variants, const std::ve
   report(title, variants, t, ratios, steps, cfg.rounds);
 }
 
-// ---------------------------------------------------------------- the lean prototype
-
-// PROTOTYPE, not library code: SimultaneousOptimizer::step (with a dual optimizer) or
-// UnconstrainedOptimizer::step (without) for problems whose constraints are dense, with the
-// same semantics and the same StepResult, written to spend fewer tensor operations:
-//  1. the non-finite check reads the values on the host (CPU tensors: a loop over the data, no
-//     ATen operator at all; kFusedSum: one sum per tensor, added up, and one .item(), the form
-//     that also suits GPUs) instead of isfinite + all per tensor, a stack, an all and an .item();
-//     the strict violation is not checked again when it is the violation itself;
-//  2. no reshape of tensors that already have the right shape (the library's loss.reshape({})
-//     and violation.reshape({size}) each add a view and an autograd node to the backward pass);
-//  3. no redundant detach() of tensors that are already detached, no copy of a violation
-//     unless it shares storage with a parameter that the step changes in place (a pointer
-//     comparison tells), nor of a penalty coefficient that no updater can change;
-//  4. the dual gradient is written by one torch::neg_out into a per-multiplier buffer instead of
-//     neg + to + reshape + clone;
-//  5. the projection clamps the cached multiplier tensor directly.
-// Penalty updaters, primal projections, indexed and implicit multipliers are left out.
-class LeanStep {
- public:
-  /// kLibraryCheck: the library's own check (isfinite + all per tensor, stack, all, item), to
-  /// show how much of the difference it makes.
-  enum class Check { kHostScan, kFusedSum, kLibraryCheck };
-
-  LeanStep(feasible::Problem problem, Optimizers primal,
-           std::shared_ptr<torch::optim::Optimizer> dual, Check check)
-      : problem_(std::move(problem)),
-        primal_(std::move(primal)),
-        dual_(std::move(dual)),
-        check_(check) {
-    for (const auto& c : problem_.constraints()) {
-      TORCH_CHECK(c.options().multiplier() == feasible::MultiplierKind::kDense &&
-                      !c.options().penalty_updater(),
-                  "LeanStep: dense constraints without penalty updaters only");
-      Slot slot;
-      slot.constraint = c;
-      if (c.multiplier()) {
-        slot.param = c.multiplier()->parameters().at(0);
-        slot.buffer = torch::zeros_like(slot.param);
-        slot.max_value = c.multiplier()->max_value();
-      }
-      slots_.push_back(std::move(slot));
-    }
-  }
-
-  feasible::StepResult step(const feasible::Closure& closure) {
-    feasible::StepResult result;
-    result.iteration = iteration_++;
-    result.constraints.resize(slots_.size());
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      result.constraints[i].name = slots_[i].constraint.name();
-      result.constraints[i].kind = slots_[i].constraint.kind();
-    }
-    feasible::ProblemState state = closure();
-    const torch::Tensor& loss = state.loss;
-    TORCH_CHECK(loss.defined() && loss.is_floating_point() && loss.numel() == 1,
-                "LeanStep: the loss must be a floating-point scalar");
-    // Validation: metadata only, no tensor operations.
-    items_.clear();
-    for (const auto& entry : state.observed) {
-      const auto& c = entry.first;
-      const auto& cs = entry.second;
-      TORCH_CHECK(c.problem_id() == problem_.id(), "LeanStep: constraint of another problem");
-      Item item;
-      item.slot = &slots_[c.index()];
-      item.state = &cs;
-      item.v = cs.violation();
-      TORCH_CHECK(item.v.defined() && item.v.is_floating_point(), "LeanStep: bad violation");
-      TORCH_CHECK(
-          (item.v.dim() == 1 && item.v.size(0) == c.size()) || (item.v.dim() == 0 && c.size() == 1),
-          "LeanStep: violation shape");
-      if (item.v.dim() == 0) item.v = item.v.reshape({1});
-      const auto& s = cs.strict_violation();
-      // Copy a violation only when it shares storage with a tensor that this step changes in
-      // place (a primal or dual parameter, e.g. a violation that is a view of a parameter):
-      // the output of an ordinary operator has storage of its own.
-      if (s.defined()) {
-        TORCH_CHECK(s.is_floating_point() && s.numel() == c.size(), "LeanStep: bad strict");
-        item.s = aliases_state(s) ? s.detach().clone() : (s.requires_grad() ? s.detach() : s);
-        item.s_is_v = false;
-      } else {
-        const auto& raw = cs.violation();
-        item.s = aliases_state(raw) ? raw.detach().clone() : raw.detach();
-        item.s_is_v = true;
-      }
-      items_.push_back(std::move(item));
-    }
-    std::sort(items_.begin(), items_.end(), [](const Item& a, const Item& b) {
-      return a.slot->constraint.index() < b.slot->constraint.index();
-    });
-    if (check_ == Check::kLibraryCheck) {
-      std::vector<torch::Tensor> checks;
-      checks.push_back(torch::isfinite(loss.detach()).all());
-      for (const auto& item : items_) {
-        checks.push_back(torch::isfinite(item.v.detach()).all());
-        checks.push_back(torch::isfinite(item.s).all());
-      }
-      TORCH_CHECK(torch::stack(checks).all().item<bool>(), "LeanStep: non-finite value");
-    } else if (check_ == Check::kFusedSum) {
-      // If the sum of every value is finite, every value is (NaN and Inf propagate through a
-      // sum; Inf + -Inf is NaN). A non-finite sum of finite values (an overflow) would be a
-      // false alarm: the library would then run its exact per-tensor check to name the
-      // culprit, and go on when there is none.
-      torch::NoGradGuard no_grad;
-      torch::Tensor acc = loss.sum();
-      for (const auto& item : items_) {
-        acc = acc + item.v.sum();
-        if (!item.s_is_v) acc = acc + item.s.sum();
-      }
-      TORCH_CHECK(std::isfinite(acc.item<double>()), "LeanStep: non-finite value (kThrow)");
-    } else {
-      TORCH_CHECK(all_finite(loss), "LeanStep: non-finite loss (kThrow)");
-      for (const auto& item : items_) {
-        TORCH_CHECK(all_finite(item.v), "LeanStep: non-finite violation (kThrow)");
-        TORCH_CHECK(item.s_is_v || all_finite(item.s), "LeanStep: non-finite strict violation");
-      }
-    }
-    // Primal Lagrangian and one backward pass.
-    for (auto& o : primal_) o->zero_grad();
-    torch::Tensor lagrangian = loss.dim() == 0 ? loss : loss.reshape({});
-    for (auto& item : items_) {
-      const auto& c = item.slot->constraint;
-      // A copy: the dual step changes the multiplier in place before the result is returned.
-      if (item.slot->param.defined()) item.lambda = item.slot->param.detach().clone();
-      if (c.penalty()) item.penalty = c.penalty()->value();
-      if (!item.state->contributes_to_primal()) continue;
-      lagrangian =
-          lagrangian + c.formulation()->primal_term(item.v, item.lambda, item.penalty, c.kind());
-    }
-    if (lagrangian.requires_grad()) lagrangian.backward();
-    // Dual gradients: -ascent, written into a reused buffer.
-    for (auto& slot : slots_) {
-      if (slot.param.defined()) slot.param.mutable_grad() = torch::Tensor();
-    }
-    for (auto& item : items_) {
-      const auto& c = item.slot->constraint;
-      if (!item.slot->param.defined() || !item.state->contributes_to_dual()) continue;
-      torch::Tensor ascent = c.formulation()->dual_ascent(item.s, item.penalty, c.kind());
-      if (ascent.dim() == 0) ascent = ascent.reshape({1});
-      torch::neg_out(item.slot->buffer, ascent);
-      item.slot->param.mutable_grad() = item.slot->buffer;
-    }
-    for (auto& o : primal_) o->step();
-    if (dual_) {
-      dual_->step();
-      torch::NoGradGuard no_grad;
-      for (auto& slot : slots_) {
-        if (!slot.param.defined()) continue;
-        if (slot.constraint.kind() == feasible::ConstraintKind::kInequality) {
-          if (slot.max_value) {
-            slot.param.clamp_(0.0, *slot.max_value);
-          } else {
-            slot.param.clamp_min_(0.0);
-          }
-        } else if (slot.max_value) {
-          slot.param.clamp_(-*slot.max_value, *slot.max_value);
-        }
-      }
-    }
-    // The result (the library also clones the penalty; without an updater it cannot change).
-    result.loss = loss.detach();
-    result.lagrangian = lagrangian.detach();
-    result.metrics = state.metrics;
-    for (auto& item : items_) {
-      auto& cr = result.constraints[item.slot->constraint.index()];
-      cr.observed = true;
-      cr.violation = item.s_is_v             ? item.s
-                     : aliases_state(item.v) ? item.v.detach().clone()
-                                             : item.v.detach();
-      cr.strict_violation = item.s;
-      cr.multiplier = item.lambda;
-      cr.penalty = item.penalty;
-    }
-    return result;
-  }
-
- private:
-  struct Slot {
-    feasible::Constraint constraint;
-    torch::Tensor param, buffer;
-    c10::optional<double> max_value;
-  };
-  struct Item {
-    Slot* slot = nullptr;
-    const feasible::ConstraintState* state = nullptr;
-    torch::Tensor v, s, lambda, penalty;
-    bool s_is_v = false;
-  };
-
-  // Whether `t` shares storage with a tensor that the step changes in place. Pointer
-  // comparisons only (a handful of parameters), no tensor operation.
-  bool aliases_state(const torch::Tensor& t) const {
-    if (!t.has_storage()) return true;  // be safe
-    const void* st = t.storage().unsafeGetStorageImpl();
-    auto same = [&](const torch::Tensor& p) {
-      return p.has_storage() && p.storage().unsafeGetStorageImpl() == st;
-    };
-    for (const auto& o : primal_) {
-      for (const auto& g : o->param_groups()) {
-        for (const auto& p : g.params()) {
-          if (same(p)) return true;
-        }
-      }
-    }
-    for (const auto& slot : slots_) {
-      if (slot.param.defined() && same(slot.param)) return true;
-    }
-    return false;
-  }
-
-  // Whether every entry of `t` is finite: a loop over the data on the host (CPU tensors).
-  bool all_finite(const torch::Tensor& t) const {
-    if (!t.is_cpu()) {
-      torch::NoGradGuard no_grad;
-      return std::isfinite(t.sum().item<double>());  // see kFusedSum
-    }
-    const torch::Tensor c = t.is_contiguous() ? t : t.contiguous();
-    bool ok = true;
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.scalar_type(), "all_finite", [&] {
-      const scalar_t* p = c.data_ptr<scalar_t>();
-      for (int64_t i = 0, n = c.numel(); i < n; ++i) {
-        if (!std::isfinite(static_cast<double>(p[i]))) {
-          ok = false;
-          break;
-        }
-      }
-    });
-    return ok;
-  }
-
-  feasible::Problem problem_;
-  Optimizers primal_;
-  std::shared_ptr<torch::optim::Optimizer> dual_;
-  Check check_;
-  std::vector<Slot> slots_;
-  std::vector<Item> items_;
-  int64_t iteration_ = 0;
-};
-
-// Runs `steps` steps of a library scheme and of the lean prototype from the same state and
-// prints the largest absolute difference of the states (parameters and multipliers) and of the
-// last StepResults, so that the prototype is seen to compute the same thing.
-void compare_with_library(const char* what, const std::function<feasible::StepResult()>& lib,
-                          const std::function<feasible::StepResult()>& lean,
-                          const std::vector<torch::Tensor>& lib_state,
-                          const std::vector<torch::Tensor>& lean_state, int steps) {
-  feasible::StepResult a, b;
-  for (int i = 0; i < steps; ++i) {
-    a = lib();
-    b = lean();
-  }
-  double diff = 0;
-  auto upd = [&](const torch::Tensor& x, const torch::Tensor& y) {
-    if (!x.defined() && !y.defined()) return;
-    TORCH_CHECK(x.defined() && y.defined(), "compare_with_library: one side is undefined");
-    diff = std::max(diff, (x.detach().reshape({-1}).to(torch::kDouble) -
-                           y.detach().reshape({-1}).to(torch::kDouble))
-                              .abs()
-                              .max()
-                              .item<double>());
-  };
-  for (size_t i = 0; i < lib_state.size(); ++i) upd(lib_state[i], lean_state[i]);
-  upd(a.loss, b.loss);
-  upd(a.lagrangian, b.lagrangian);
-  for (size_t i = 0; i < a.constraints.size(); ++i) {
-    upd(a.constraints[i].violation, b.constraints[i].violation);
-    upd(a.constraints[i].strict_violation, b.constraints[i].strict_violation);
-    upd(a.constraints[i].multiplier, b.constraints[i].multiplier);
-  }
-  std::printf("   check: %s, %d steps: largest |library - prototype| = %.3g\n", what, steps, diff);
-}
-
 // ---------------------------------------------------------------- section a
 
 struct LinearData {
@@ -582,9 +307,6 @@ void section_a(const Config& cfg) {
   const std::string CN = "C-noproxy";
   const std::string PH = "P-hand";
   const std::string CH = "C-hand";
-  const std::string LP = "P-lean";
-  const std::string LC = "C-lean";
-  const std::string LF = "C-leanSum";
   const std::map<std::string, std::string> names = {
       {U, "unconstrained (plain torch loop)"},
       {P, "penalized (FixedPenalty, UnconstrainedOpt.)"},
@@ -592,9 +314,6 @@ void section_a(const Config& cfg) {
       {CN, "constrained, no proxy (strict = surrogate)"},
       {PH, "penalized by hand (plain torch loop)"},
       {CH, "constrained proxy by hand (plain torch loop)"},
-      {LP, "prototype: lean penalized (host scan)"},
-      {LC, "prototype: lean constrained (host scan)"},
-      {LF, "prototype: lean constrained (fused-sum check)"},
   };
   std::vector<Variant> variants;
 
@@ -659,48 +378,11 @@ void section_a(const Config& cfg) {
            }
          }});
   }
-  std::vector<Ratio> ratios = {{C, P, 1.05}, {C, U}, {P, U}, {CN, P}, {P, PH}, {C, CH}, {CH, PH}};
-  if (cfg.lean) {
-    {
-      auto m = std::make_shared<LinearModel>();
-      feasible::Problem p;
-      auto con = penalty_problem(p);
-      auto o =
-          std::make_shared<LeanStep>(p, Optimizers{sgd(*m)}, nullptr, LeanStep::Check::kHostScan);
-      variants.push_back({LP, names.at(LP), [=](int n) {
-                            for (int i = 0; i < n; ++i)
-                              o->step([&] { return penalized_state(*m, con); });
-                          }});
-    }
-    for (auto check : {LeanStep::Check::kHostScan, LeanStep::Check::kFusedSum}) {
-      auto m = std::make_shared<LinearModel>();
-      feasible::Problem p;
-      auto con = p.add_constraint("class0_rate", feasible::ConstraintOptions());
-      auto o = std::make_shared<LeanStep>(p, Optimizers{sgd(*m)}, dual_sgd(p), check);
-      variants.push_back({check == LeanStep::Check::kHostScan ? LC : LF,
-                          names.at(check == LeanStep::Check::kHostScan ? LC : LF), [=](int n) {
-                            for (int i = 0; i < n; ++i)
-                              o->step([&] { return proxy_state(*m, con); });
-                          }});
-    }
-    ratios.insert(ratios.end(), {{LC, LP, 1.05}, {LF, LP, 1.05}, {LP, PH}, {LC, CH}, {C, LC}});
-  }
+  // The goal: the library's step against the same step written by hand.
+  const std::vector<Ratio> ratios = {{C, CH, 1.05}, {P, PH}, {C, P}, {CN, P},
+                                     {CH, PH},      {C, U},  {P, U}};
   run_section("a) linear classifier, 400 points, full batch, SGD", variants, ratios, cfg.steps_a,
               cfg);
-  if (cfg.lean && cfg.count_ops == 0 && cfg.only.empty()) {
-    LinearModel m1, m2;
-    feasible::Problem p1, p2;
-    auto c1 = p1.add_constraint("class0_rate", feasible::ConstraintOptions());
-    auto c2 = p2.add_constraint("class0_rate", feasible::ConstraintOptions());
-    feasible::SimultaneousOptimizer o1(p1, Optimizers{sgd(m1)}, dual_sgd(p1));
-    LeanStep o2(p2, Optimizers{sgd(m2)}, dual_sgd(p2), LeanStep::Check::kHostScan);
-    compare_with_library(
-        "a) Simultaneous vs lean, proxy constraint",
-        [&] { return o1.step([&] { return proxy_state(m1, c1); }); },
-        [&] { return o2.step([&] { return proxy_state(m2, c2); }); },
-        {m1.w, m1.b, p1.multiplier_values("class0_rate")},
-        {m2.w, m2.b, p2.multiplier_values("class0_rate")}, 300);
-  }
 }
 
 // ---------------------------------------------------------------- section b
@@ -756,16 +438,12 @@ void section_b(const Config& cfg) {
   const std::string C = "C";
   const std::string PH = "P-hand";
   const std::string CH = "C-hand";
-  const std::string LP = "P-lean";
-  const std::string LC = "C-lean";
   const std::map<std::string, std::string> names = {
       {U, "unconstrained (plain torch loop)"},
       {P, "penalized (FixedPenalty, UnconstrainedOpt.)"},
       {C, "constrained (Lagrangian, Simultaneous)"},
       {PH, "penalized by hand (plain torch loop)"},
       {CH, "constrained by hand (plain torch loop)"},
-      {LP, "prototype: lean penalized (host scan)"},
-      {LC, "prototype: lean constrained (host scan)"},
   };
   std::vector<Variant> variants;
   {
@@ -816,28 +494,8 @@ void section_b(const Config& cfg) {
                           lam.add_(v.detach(), dual_lr).clamp_min_(0.0);
                         })});
   }
-  std::vector<Ratio> ratios = {{C, P, 1.02}, {C, U}, {P, U}, {P, PH}, {C, CH}, {CH, PH}};
-  if (cfg.lean) {
-    {
-      auto m = make_mlp();
-      feasible::Problem p;
-      auto con = p.add_constraint("p0", penalty_options());
-      auto o =
-          std::make_shared<LeanStep>(p, Optimizers{adam(m)}, nullptr, LeanStep::Check::kHostScan);
-      variants.push_back(
-          {LP, names.at(LP), cycled([=](int k) { o->step([&] { return state_of(m, con, k); }); })});
-    }
-    {
-      auto m = make_mlp();
-      feasible::Problem p;
-      auto con = p.add_constraint("p0", feasible::ConstraintOptions());
-      auto o = std::make_shared<LeanStep>(p, Optimizers{adam(m)}, dual_sgd(p),
-                                          LeanStep::Check::kHostScan);
-      variants.push_back(
-          {LC, names.at(LC), cycled([=](int k) { o->step([&] { return state_of(m, con, k); }); })});
-    }
-    ratios.insert(ratios.end(), {{LC, LP, 1.02}, {LP, PH}, {LC, CH}});
-  }
+  // The goal: the library's step against the same step written by hand.
+  const std::vector<Ratio> ratios = {{C, CH, 1.01}, {P, PH}, {C, P}, {CH, PH}, {C, U}, {P, U}};
   run_section("b) MLP 784-300-100-10, batch 256, Adam", variants, ratios, cfg.steps_b, cfg);
 }
 
@@ -860,21 +518,33 @@ void section_c(const Config& cfg) {
     return st;
   };
 
+  const std::string CH = "C-hand";
   const std::string H1 = "hand-SGD";
   const std::string H2 = "hand-inplace";
   const std::string SIM = "Sim";
-  const std::string LS = "Sim-lean";
-  const std::string LF = "Sim-leanSum";
-  const std::string LL = "Sim-libchk";
   const std::map<std::string, std::string> names = {
-      {H1, "hand GDA, torch SGD both (floor)"},
+      {CH, "hand GDA, torch SGD primal, lambda in place"},
+      {H1, "hand GDA, torch SGD both"},
       {H2, "hand GDA, in-place updates (floor)"},
       {SIM, "Simultaneous"},
-      {LS, "prototype: lean Simultaneous (host scan)"},
-      {LF, "prototype: lean Simultaneous (fused-sum check)"},
-      {LL, "prototype: lean Simultaneous, old isfinite check"},
   };
   std::vector<Variant> variants;
+  {
+    // The loop of C-hand in a) and b): the primal player through its torch optimizer, the
+    // multiplier updated and projected in place.
+    auto x = fresh_x();
+    auto lam = torch::zeros({5});
+    auto po = sgd({x}, lr);
+    variants.push_back({CH, names.at(CH), [=](int n) mutable {
+                          for (int i = 0; i < n; ++i) {
+                            po->zero_grad();
+                            auto v = torch::mv(A, x) - B;
+                            (x.pow(2).sum() + (lam * v).sum()).backward();
+                            po->step();
+                            lam.add_(v.detach(), dual_lr).clamp_min_(0.0);
+                          }
+                        }});
+  }
   {
     auto x = fresh_x();
     auto lam = torch::zeros({5}).requires_grad_();
@@ -983,42 +653,10 @@ void section_c(const Config& cfg) {
       },
       2, false);
 
-  std::vector<Ratio> ratios = {{SIM, H1}, {SIM, H2}};
-  if (cfg.lean) {
-    for (auto check :
-         {LeanStep::Check::kHostScan, LeanStep::Check::kFusedSum, LeanStep::Check::kLibraryCheck}) {
-      auto x = fresh_x();
-      feasible::Problem p;
-      auto con = p.add_constraint(
-          "Ax<=b", feasible::ConstraintOptions(feasible::ConstraintKind::kInequality, 5));
-      auto o = std::make_shared<LeanStep>(p, Optimizers{sgd({x}, lr)},
-                                          sgd(p.dual_parameters(), dual_lr), check);
-      const std::string tag = check == LeanStep::Check::kHostScan   ? LS
-                              : check == LeanStep::Check::kFusedSum ? LF
-                                                                    : LL;
-      variants.push_back({tag, names.at(tag), [=](int n) {
-                            for (int i = 0; i < n; ++i) o->step([&] { return state_of(x, con); });
-                          }});
-    }
-    ratios.insert(ratios.end(), {{SIM, LS}, {LS, H1}, {LF, H1}, {LL, LS}});
-  }
+  // The goal: the library's step against the same step written by hand (C-hand).
+  const std::vector<Ratio> ratios = {{SIM, CH, 1.05}, {SIM, H1}, {SIM, H2}, {CH, H2}};
   run_section("c) step() machinery: x in R^10, ||x||^2, 5 linear inequalities, SGD", variants,
               ratios, cfg.steps_c, cfg);
-  if (cfg.lean && cfg.count_ops == 0 && cfg.only.empty()) {
-    auto x1 = fresh_x(), x2 = fresh_x();
-    feasible::Problem p1, p2;
-    auto opts = feasible::ConstraintOptions(feasible::ConstraintKind::kInequality, 5);
-    auto c1 = p1.add_constraint("Ax<=b", opts);
-    auto c2 = p2.add_constraint("Ax<=b", opts);
-    feasible::SimultaneousOptimizer o1(p1, Optimizers{sgd({x1}, lr)},
-                                       sgd(p1.dual_parameters(), dual_lr));
-    LeanStep o2(p2, Optimizers{sgd({x2}, lr)}, sgd(p2.dual_parameters(), dual_lr),
-                LeanStep::Check::kFusedSum);
-    compare_with_library(
-        "c) Simultaneous vs lean", [&] { return o1.step([&] { return state_of(x1, c1); }); },
-        [&] { return o2.step([&] { return state_of(x2, c2); }); },
-        {x1, p1.multiplier_values("Ax<=b")}, {x2, p2.multiplier_values("Ax<=b")}, 300);
-  }
 }
 
 }  // namespace
@@ -1047,13 +685,11 @@ int main(int argc, char** argv) {
       cfg.list_ops = true;
     } else if (a == "--only" && i + 1 < argc) {
       cfg.only = argv[++i];
-    } else if (a == "--no-lean") {
-      cfg.lean = false;
     } else {
       const Config d;
       std::printf(
           "usage: %s [--threads N=%d] [--rounds R=%d] [--steps-a K=%d] [--steps-b K=%d]\n"
-          "          [--steps-c K=%d] [--warmup W=one block] [--sections abc] [--no-lean]\n"
+          "          [--steps-c K=%d] [--warmup W=one block] [--sections abc]\n"
           "          [--count-ops N [--list-ops]]  (count ATen operators per step, no timing)\n"
           "          [--only NAME]  (only the variants tagged NAME, else those whose name contains "
           "it)\n",
