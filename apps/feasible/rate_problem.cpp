@@ -31,6 +31,8 @@ const char* rate_method_key(RateMethod method) {
       return "lagrangian_surrogate";
     case RateMethod::kHandPenalty:
       return "hand_penalty";
+    case RateMethod::kDefault:
+      return "default";
   }
   return "?";
 }
@@ -52,6 +54,41 @@ RatePoint measure(const RateData& data, const torch::Tensor& w, const torch::Ten
   return p;
 }
 
+/// The constraint of a run and its optimizer.
+struct RateOptimizer {
+  Constraint rate;  ///< undefined for the penalty at c = 0 and the hand-written loop
+  std::unique_ptr<ConstrainedOptimizer> optimizer;  ///< null for the hand-written loop
+  DefaultOptimizer* default_optimizer = nullptr;    ///< kDefault: `optimizer`, else null
+};
+
+/// Registers the rate constraint of `method` in `problem` and makes its optimizer: the default
+/// optimizer; the Lagrangian with dual gradient ascent (step `value`), alternating; or, for the
+/// penalty, FixedPenalty (c = `value`, none at 0) under UnconstrainedOptimizer.
+RateOptimizer make_rate_optimizer(
+    RateMethod method, double value, Problem& problem,
+    const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal) {
+  RateOptimizer made;
+  if (method == RateMethod::kDefault) {
+    made.rate = problem.add_constraint("class0_rate", ConstraintOptions());
+    auto def = make_default_optimizer(problem, primal);
+    made.default_optimizer = def.get();
+    made.optimizer = std::move(def);
+  } else if (method == RateMethod::kLagrangianProxy || method == RateMethod::kLagrangianSurrogate) {
+    made.rate = problem.add_constraint("class0_rate", ConstraintOptions());
+    auto dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+                                                    torch::optim::SGDOptions(value));
+    made.optimizer = std::make_unique<AlternatingDualPrimalOptimizer>(problem, primal, dual);
+  } else if (method == RateMethod::kPenalty) {
+    if (value > 0) {
+      made.rate = problem.add_constraint(
+          "class0_rate",
+          ConstraintOptions().formulation(std::make_shared<FixedPenalty>()).penalty(value));
+    }
+    made.optimizer = std::make_unique<UnconstrainedOptimizer>(problem, primal);
+  }
+  return made;
+}
+
 }  // namespace
 
 RateRun train_rate(const RateData& data, RateMethod method, double value, int64_t iterations,
@@ -66,24 +103,13 @@ RateRun train_rate(const RateData& data, RateMethod method, double value, int64_
   const std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_list{primal};
 
   Problem problem;
-  Constraint rate;
-  std::unique_ptr<ConstrainedOptimizer> optimizer;
-  const bool lagrangian =
-      method == RateMethod::kLagrangianProxy || method == RateMethod::kLagrangianSurrogate;
-  if (lagrangian) {
-    rate = problem.add_constraint("class0_rate", ConstraintOptions());
-    auto dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
-                                                    torch::optim::SGDOptions(value));
-    optimizer = std::make_unique<AlternatingDualPrimalOptimizer>(problem, primal_list, dual);
-  } else if (method == RateMethod::kPenalty) {
-    if (value > 0) {
-      rate = problem.add_constraint(
-          "class0_rate",
-          ConstraintOptions().formulation(std::make_shared<FixedPenalty>()).penalty(value));
-    }
-    optimizer = std::make_unique<UnconstrainedOptimizer>(problem, primal_list);
-  }
-  const bool proxy = method == RateMethod::kLagrangianProxy;
+  RateOptimizer made = make_rate_optimizer(method, value, problem, primal_list);
+  const Constraint rate = made.rate;
+  const std::unique_ptr<ConstrainedOptimizer>& optimizer = made.optimizer;
+  const bool lagrangian = method == RateMethod::kLagrangianProxy ||
+                          method == RateMethod::kLagrangianSurrogate ||
+                          method == RateMethod::kDefault;
+  const bool proxy = method == RateMethod::kLagrangianProxy || method == RateMethod::kDefault;
   // "at least 70% predicted class 0" as g <= 0: violation = 0.7 - rate.
   const auto closure = [&] {
     const auto logit = torch::mv(data.x, w) + b;
@@ -100,7 +126,10 @@ RateRun train_rate(const RateData& data, RateMethod method, double value, int64_
   };
 
   if (progress != nullptr) {
-    progress->start_run(std::string(rate_method_key(method)) + " " + fmt(value, 3), iterations);
+    progress->start_run(method == RateMethod::kDefault
+                            ? std::string("default (no dual step)")
+                            : std::string(rate_method_key(method)) + " " + fmt(value, 3),
+                        iterations);
   }
   if (record_every > 0) run.series.push_back(measure(data, w, b, 0, lambda_now()));
   double seconds = 0;
@@ -134,6 +163,9 @@ RateRun train_rate(const RateData& data, RateMethod method, double value, int64_
   run.w0 = w[0].item<double>();
   run.w1 = w[1].item<double>();
   run.b = b.item<double>();
+  if (made.default_optimizer != nullptr) {
+    run.penalty = made.default_optimizer->penalty(rate)[0].item<double>();
+  }
   if (progress != nullptr) {
     progress->finish_run("class 0 " + fixed(run.class0, 2) + "%, accuracy " +
                          fixed(run.accuracy, 2) + "%");
