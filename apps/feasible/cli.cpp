@@ -87,7 +87,7 @@ ParseOutcome parse(int argc, const char* const* argv) {
   CLI::Option* quick =
       reproduce->add_flag("--quick", config.quick,
                           "Short settings (fewer iterations and sweep values) that keep every "
-                          "qualitative result; `all --quick` takes about 4 minutes on 2 cores");
+                          "qualitative result; `all --quick` takes about 5 minutes on 2 cores");
   reproduce
       ->add_option("--out", config.out,
                    "Output directory (default: results/<experiment>, or results/ for all)")

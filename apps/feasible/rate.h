@@ -54,6 +54,10 @@ inline constexpr double kRateDefaultGoalPct = 69.75;
 /// `pct` to the end of its series (-1 if its last point is below).
 int64_t rate_reached_at(const RateRun& run, double pct);
 
+/// The first recorded iteration at which the class-0 percentage of `run` is at or above `pct`
+/// (-1 if none is).
+int64_t rate_first_at(const RateRun& run, double pct);
+
 /// Trains every run (the library, float32), reporting to `progress`.
 RateOutcome train_rate_sweep(const RateSettings& settings, Progress& progress);
 

@@ -204,8 +204,8 @@ TEST(RateReport, EveryCheckHoldsWhenTheLagrangianMeetsTheRate) {
   EXPECT_EQ(failing(checks), 0);
   const Check d = find_check(checks, "default: >= 69.75% class 0 within 10,000 steps");
   EXPECT_EQ(d.measured,
-            "class 0: 70.75% at the end, accuracy 79.25%; at or above it from iteration 7500 on "
-            "(recorded every 50 iterations)");
+            "class 0: 70.75% at the end, accuracy 79.25%; first at iteration 2500; at or above "
+            "it from iteration 7500 on (recorded every 50 iterations)");
   const Check at_1e2 = find_check(checks, "the Lagrangian at dual step 1e-2 meets the rate");
   EXPECT_EQ(at_1e2.measured, "class 0: 70.25%");
   EXPECT_EQ(find_check(checks, "the Lagrangian meets 70%").measured, "2 of 2 dual steps");
@@ -215,11 +215,14 @@ TEST(RateReport, EveryCheckHoldsWhenTheLagrangianMeetsTheRate) {
              "percentage: 4 of 4 values.");
   EXPECT_HAS(md, "| 0.01 | 70.25 | 70.00 |");
   EXPECT_HAS(md, "| **default** (no dual step) | 70.75 |  | 79.25 |  | 3 |");
-  EXPECT_HAS(md, "its penalty calibrated to c = 1000; class 0 at or above it from iteration 7500");
+  EXPECT_HAS(md,
+             "its penalty calibrated to c = 1000; class 0 reached the goal first at iteration "
+             "2500; at or above it from iteration 7500 on (goal 69.75%).");
   EXPECT_EQ(md.find("Quick mode"), std::string::npos);
   const nlohmann::json d_json = app::rate_results(rate_outcome())["default"];
   EXPECT_EQ(d_json["class0_pct"], 70.75);
-  EXPECT_EQ(d_json["reached_goal_at_iteration"], 7500);
+  EXPECT_EQ(d_json["first_reached_goal_at_iteration"], 2500);
+  EXPECT_EQ(d_json["holds_goal_from_iteration"], 7500);
 }
 
 TEST(RateReport, ADefaultBelowTheGoalFailsItsCheck) {
@@ -230,9 +233,17 @@ TEST(RateReport, ADefaultBelowTheGoalFailsItsCheck) {
   const std::vector<Check> checks = app::rate_checks(o);
   const Check d = find_check(checks, "default: >= 69.75% class 0 within 10,000 steps");
   EXPECT_FALSE(d.holds);
-  EXPECT_HAS(d.measured, "class 0: 69.50% at the end, accuracy 79.25%; below it at the end");
+  EXPECT_HAS(d.measured,
+             "class 0: 69.50% at the end, accuracy 79.25%; first at iteration 2500; below it at "
+             "the end");
   EXPECT_EQ(failing(checks), 1);
-  EXPECT_TRUE(app::rate_results(o)["default"]["reached_goal_at_iteration"].is_null());
+  EXPECT_TRUE(app::rate_results(o)["default"]["holds_goal_from_iteration"].is_null());
+  EXPECT_EQ(app::rate_results(o)["default"]["first_reached_goal_at_iteration"], 2500);
+  // A run that never reaches the goal says so.
+  for (auto& p : o.default_run.series) p.class0 = 60;
+  EXPECT_EQ(app::rate_first_at(o.default_run, app::kRateDefaultGoalPct), -1);
+  EXPECT_HAS(find_check(app::rate_checks(o), "default: >= 69.75%").measured,
+             "; never at or above it (recorded every 50 iterations)");
 }
 
 TEST(RateReport, TheClass0RateCheckFailsWhenTheLagrangianFallsShort) {
