@@ -22,7 +22,7 @@ const std::vector<std::string>& experiment_names();
 
 /// What `feasible reproduce` was asked to do.
 struct RunConfig {
-  /// "concave", "rate", "overhead", "sparsity" or "all".
+  /// "concave", "rate", "overhead", "sparsity", "recall", "per-example" or "all".
   std::string experiment;
   /// Short settings that keep every qualitative result (`--quick`). Default false.
   bool quick = false;
@@ -35,8 +35,9 @@ struct RunConfig {
   int threads = 0;
   /// No progress on stderr (`--quiet`). Default false.
   bool quiet = false;
-  /// Epochs of every training run of `sparsity` (`--epochs`), 1..100000; 0 keeps the mode's
-  /// default (15 full, 12 quick; 150 with --paper).
+  /// Epochs of every training run of `sparsity`, `recall` and `per-example` (`--epochs`),
+  /// 1..100000; 0 keeps each mode's default (sparsity: 15 full, 12 quick, 150 with --paper;
+  /// recall: 12 full, 6 quick; per-example: 8).
   int epochs = 0;
   /// The paper's training settings for `sparsity` (`--paper`): all 60,000 training examples,
   /// Adam 1e-3 for the gate parameters too, 150 epochs unless --epochs says otherwise.
@@ -44,8 +45,8 @@ struct RunConfig {
   /// Which weights one L0 gate controls in `sparsity` (`--gates`): "input_units" (default; the
   /// authors' choice) or "weights".
   std::string gates = "input_units";
-  /// Folder with the Fashion-MNIST files (`--data`). Empty: Debian's
-  /// /usr/share/datasets/fashion-mnist.
+  /// Folder with the Fashion-MNIST files of `sparsity`, `recall` and `per-example` (`--data`).
+  /// Empty: Debian's /usr/share/datasets/fashion-mnist.
   std::string data;
 };
 

@@ -79,12 +79,17 @@ void write_results(const ExperimentContext& context, nlohmann::json& results,
   run_config.experiment = results["experiment"].get<std::string>();
   std::ostringstream md;
   md << "# " << results["title"].get<std::string>() << "\n\n"
-     << "Reproduces " << kPaperCitation << ", with the `feasible` library.\n\n"
+     << (reproduces_paper(run_config.experiment)
+             ? "Reproduces " + std::string(kPaperCitation) + ", with the `feasible` library.\n\n"
+             : "A workload of the default optimizer (`feasible::make_default_optimizer`), not an "
+               "experiment of " +
+                   std::string(kPaperCitation) + ".\n\n")
      << "Command: `" << command_text(run_config) << "`  \nMode: "
      << (context.config.quick ? "**quick** (short settings; see below)"
          : run_config.experiment == "sparsity" && !context.config.paper
              ? "default (a short schedule of the paper's settings; see below)"
-             : "full (the paper's settings)")
+         : reproduces_paper(run_config.experiment) ? "full (the paper's settings)"
+                                                   : "full (the settings below)")
      << "  \nStarted: " << results["started_utc"].get<std::string>() << ", wall-clock "
      << fixed(wall_seconds, 1) << " s, " << torch::get_num_threads() << " LibTorch thread(s)  \n"
      << "Software: feasible " << results["software"]["feasible"].get<std::string>() << ", LibTorch "

@@ -22,10 +22,11 @@ inline constexpr double kConcaveHalfPi = 3.14159265358979323846 / 2;
 inline const std::vector<double> kConcavePublishedX = {0.100, 0.201, 0.305, 0.412,
                                                        0.524, 0.644, 0.775, 0.927};
 
-/// How a run treats the constraint.
-enum class ConcaveMethod { kNuPI, kAugmentedLagrangian, kGDA, kPenalty };
+/// How a run treats the constraint. kDefault: feasible::make_default_optimizer with the same
+/// primal optimizer and step, and no dual step (include/feasible/defaults.h).
+enum class ConcaveMethod { kNuPI, kAugmentedLagrangian, kGDA, kPenalty, kDefault };
 
-/// The key of a method in files ("nupi", "augmented_lagrangian", "gda", "penalty").
+/// The key of a method in files ("nupi", "augmented_lagrangian", "gda", "penalty", "default").
 const char* concave_method_key(ConcaveMethod method);
 
 /// The settings of the experiment (the paper's; quick mode shortens them).
@@ -69,12 +70,14 @@ struct ConcaveRun {
 };
 
 /// Everything the run produced: per eps (in settings.eps order) one run of each constrained
-/// method and of the penalty at c = lambda*(eps); one fixed-penalty run per settings.penalty_c.
+/// method, of the default and of the penalty at c = lambda*(eps); one fixed-penalty run per
+/// settings.penalty_c.
 struct ConcaveOutcome {
   ConcaveSettings settings;
   bool quick = false;
   std::vector<ConcaveRun> nupi, al, gda, penalty_at_lambda_star;  ///< one per eps
-  std::vector<ConcaveRun> penalty;                                ///< one per penalty_c
+  std::vector<ConcaveRun> default_runs;  ///< the default optimizer (no dual step), one per eps
+  std::vector<ConcaveRun> penalty;       ///< one per penalty_c
 };
 
 /// What plain GDA does over the last iterations of a run.
@@ -110,6 +113,13 @@ struct ConcaveFigures {
   FigureFile figure3;       ///< the trade-off curve, the optima and the penalties' ends
   FigureFile trajectories;  ///< x_t and lambda_t at settings.figure_eps
 };
+
+/// The tolerance of Table 1 (and of the goal for the default): |x - arcsin(eps)| <= 1e-3.
+inline constexpr double kConcaveTolerance = 1e-3;
+
+/// A sentence on where the default ends at eps index `i` ("converges to x*" when within
+/// kConcaveTolerance of arcsin(eps), else "ends at x = ..., |x - x*| = ..."), for figure titles.
+std::string concave_default_text(const ConcaveOutcome& outcome, size_t i);
 
 /// The report's body (after the common header and the checks): problem, settings, Table 1, the
 /// fixed penalties, the figures and the data files.

@@ -99,7 +99,33 @@ void add_penalty_checks(std::vector<Check>& checks, const ConcaveOutcome& o) {
                     std::to_string(star_missed) + " of " + std::to_string(n) + " eps"});
 }
 
+/// The goal for the default optimizer: x within 1e-3 of arcsin(eps) at every eps, with
+/// the same primal optimizer, step and iterations as the other methods and no dual step.
+void add_default_check(std::vector<Check>& checks, const ConcaveOutcome& o) {
+  const ConcaveSettings& s = o.settings;
+  int ok = 0;
+  double worst = 0;
+  for (size_t i = 0; i < s.eps.size() && i < o.default_runs.size(); ++i) {
+    const double error = std::abs(o.default_runs[i].final_x() - x_star_of(s.eps[i]));
+    ok += error <= kConcaveTolerance;
+    worst = std::max(worst, error);
+  }
+  const int n = static_cast<int>(s.eps.size());
+  checks.push_back({"default: x within 1e-3 of arcsin(eps) for every eps (same primal step and " +
+                        std::to_string(s.iterations) + " iterations, no dual step)",
+                    ok == n && static_cast<int>(o.default_runs.size()) == n,
+                    std::to_string(ok) + " of " + std::to_string(n) +
+                        " eps; largest |x - x*| = " + fmt(worst, 2)});
+}
+
 }  // namespace
+
+std::string concave_default_text(const ConcaveOutcome& o, size_t i) {
+  const double x = o.default_runs.at(i).final_x();
+  const double error = std::abs(x - x_star_of(o.settings.eps.at(i)));
+  if (error <= kConcaveTolerance) return "converges to x*";
+  return "ends at x = " + fixed(x, 4) + ", |x - x*| = " + fmt(error, 2);
+}
 
 std::pair<double, double> ConcaveRun::tail_range(int64_t tail) const {
   const auto [lo, hi] = std::minmax_element(tail_begin(x, tail), x.end());
@@ -195,6 +221,7 @@ std::vector<Check> concave_checks(const ConcaveOutcome& o) {
       {"plain GDA does not settle at x*: |x_t - x*| > 1e-3 somewhere in the last " +
            std::to_string(s.tail) + " iterations",
        gda_unsettled == n, of(gda_unsettled)}};
+  add_default_check(checks, o);
   add_gda_checks(checks, s.eps, gda_kinds(o), s.tail);
   add_penalty_checks(checks, o);
   return checks;
@@ -215,6 +242,10 @@ nlohmann::json concave_results(const ConcaveOutcome& o) {
          {"published_x", kConcavePublishedX[i]},
          {"nupi", {{"x", nupi.final_x()}, {"lambda", nupi.final_lambda()}}},
          {"augmented_lagrangian", {{"x", al.final_x()}, {"lambda", al.final_lambda()}}},
+         {"default",
+          {{"x", o.default_runs[i].final_x()},
+           {"lambda", o.default_runs[i].final_lambda()},
+           {"error", std::abs(o.default_runs[i].final_x() - x_star_of(eps))}}},
          {"penalty_at_lambda_star",
           {{"c", lambda_star}, {"x", o.penalty_at_lambda_star[i].final_x()}}},
          {"gda",
@@ -241,6 +272,9 @@ nlohmann::json concave_results(const ConcaveOutcome& o) {
       {"nupi", {{"lr", s.dual_lr}, {"kp", s.kp}, {"ki", 1.0}, {"nu", 0.0}}},
       {"gda_dual_lr", s.dual_lr},
       {"augmented_lagrangian", {{"c", s.al_penalty}, {"dual", "gradient ascent, step dual_lr"}}},
+      {"default",
+       "feasible::make_default_optimizer with the same primal SGD (step primal_lr), no dual "
+       "step: alternating dual-primal updates, AugmentedDual with calibrated penalties"},
       {"scheme", "simultaneous"},
       {"dtype", "float64"},
       {"eps", s.eps},
@@ -263,9 +297,11 @@ std::vector<std::vector<std::string>> table1_rows(const ConcaveOutcome& o) {
     const double eps = s.eps[i], x_star = x_star_of(eps);
     const ConcaveRun &nupi = o.nupi[i], &al = o.al[i], &gda = o.gda[i];
     const auto [lo, hi] = gda.tail_range(s.tail);
+    const double x_default = o.default_runs[i].final_x();
     rows.push_back({fmt(eps, 2), fixed(x_star, 4), fixed(kConcavePublishedX[i], 3),
                     fixed(nupi.final_x(), 4), fmt(std::abs(nupi.final_x() - x_star), 2),
                     fixed(al.final_x(), 4), fmt(std::abs(al.final_x() - x_star), 2),
+                    fixed(x_default, 4), fmt(std::abs(x_default - x_star), 2),
                     fixed(lambda_star_of(eps), 4), fixed(nupi.final_lambda(), 4),
                     fixed(o.penalty_at_lambda_star[i].final_x(), 4),
                     "[" + fixed(lo, 3) + ", " + fixed(hi, 3) + "]", fmt(gda.final_lambda(), 4),
@@ -306,6 +342,11 @@ std::string problem_and_settings(const ConcaveOutcome& o) {
      << "- Augmented Lagrangian: c = " << s.al_penalty << ", dual gradient ascent with step "
      << s.dual_lr
      << " (the same dual step as GDA: the augmented term alone makes the difference).\n"
+     << "- Default: `feasible::make_default_optimizer` with the same gradient descent (step "
+     << s.primal_lr
+     << ") and projection, and no dual step: its multiplier update (the Augmented Lagrangian's, "
+        "with penalties calibrated from the primal step and the constraint's gradient) runs "
+        "before the primal step (alternating updates).\n"
      << "- Fixed penalty: c in {";
   for (size_t k = 0; k < s.penalty_c.size(); ++k) md << (k ? ", " : "") << fmt(s.penalty_c[k], 3);
   md << "} and c = lambda*(eps) for each eps.\n"
@@ -323,7 +364,7 @@ std::string concave_report(const ConcaveOutcome& o, const ConcaveFigures& figure
   md << problem_and_settings(o) << "\n## Table 1: x at the end of training\n\n"
      << markdown_table(
             {"eps", "arcsin(eps)", "published x", "nuPI x", "nuPI error", "AL x", "AL error",
-             "lambda*", "nuPI lambda", "penalty c = lambda*: x",
+             "default x", "default error", "lambda*", "nuPI lambda", "penalty c = lambda*: x",
              "GDA: x range, last " + std::to_string(tail) + " its", "GDA final lambda", "GDA"},
             table1_rows(o))
      << "\nGDA column, from the last " << tail

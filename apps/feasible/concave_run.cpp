@@ -35,7 +35,8 @@ ConstraintOptions constraint_options(ConcaveMethod method, double c) {
 }
 
 /// The optimizer of `method`: gradient descent on x, and for the constrained methods a dual
-/// optimizer (nuPI, or gradient ascent for GDA and the Augmented Lagrangian), simultaneous.
+/// optimizer (nuPI, or gradient ascent for GDA and the Augmented Lagrangian), simultaneous; the
+/// default optimizer takes the same gradient descent and no dual step.
 std::unique_ptr<ConstrainedOptimizer> make_optimizer(ConcaveMethod method, Problem& problem,
                                                      const torch::Tensor& x,
                                                      const ConcaveSettings& s) {
@@ -45,6 +46,7 @@ std::unique_ptr<ConstrainedOptimizer> make_optimizer(ConcaveMethod method, Probl
   if (method == ConcaveMethod::kPenalty) {
     return std::make_unique<UnconstrainedOptimizer>(problem, primals);
   }
+  if (method == ConcaveMethod::kDefault) return make_default_optimizer(problem, primals);
   std::shared_ptr<torch::optim::Optimizer> dual;
   if (method == ConcaveMethod::kNuPI) {
     dual = std::make_shared<optim::NuPI>(problem.dual_parameters(),
@@ -94,11 +96,11 @@ ConcaveRun run_one(ConcaveMethod method, double eps, double c, const ConcaveSett
 }
 
 /// The runs of the outcome in the order they were trained: per eps nuPI, AL, GDA, the penalty
-/// at lambda*; then the fixed penalties.
+/// at lambda*, the default; then the fixed penalties.
 std::vector<const ConcaveRun*> all_runs(const ConcaveOutcome& o) {
   std::vector<const ConcaveRun*> all;
   for (size_t i = 0; i < o.settings.eps.size(); ++i) {
-    for (const auto* set : {&o.nupi, &o.al, &o.gda, &o.penalty_at_lambda_star}) {
+    for (const auto* set : {&o.nupi, &o.al, &o.gda, &o.penalty_at_lambda_star, &o.default_runs}) {
       all.push_back(&(*set)[i]);
     }
   }
@@ -125,7 +127,7 @@ void write_table1_csv(const ConcaveOutcome& o, const std::string& dir) {
   CsvWriter csv(dir + "/table1.csv",
                 {"eps", "x_star", "f_star", "lambda_star", "published_x", "x_nupi", "lambda_nupi",
                  "x_al", "lambda_al", "x_penalty_lambda_star", "gda_tail_min", "gda_tail_max",
-                 "gda_final_x", "gda_final_lambda"});
+                 "gda_final_x", "gda_final_lambda", "x_default", "lambda_default"});
   for (size_t i = 0; i < o.settings.eps.size(); ++i) {
     const double eps = o.settings.eps[i];
     const ConcaveRun &nupi = o.nupi[i], &al = o.al[i], &gda = o.gda[i];
@@ -133,7 +135,7 @@ void write_table1_csv(const ConcaveOutcome& o, const std::string& dir) {
     csv << eps << std::asin(eps) << std::sqrt(1 - eps * eps) << eps / std::sqrt(1 - eps * eps)
         << kConcavePublishedX[i] << nupi.final_x() << nupi.final_lambda() << al.final_x()
         << al.final_lambda() << o.penalty_at_lambda_star[i].final_x() << lo << hi << gda.final_x()
-        << gda.final_lambda();
+        << gda.final_lambda() << o.default_runs[i].final_x() << o.default_runs[i].final_lambda();
     csv.end_row();
   }
   csv.close();
@@ -151,14 +153,16 @@ void write_figure_csvs(const ConcaveOutcome& o, const std::string& dir) {
   }
   penalty.close();
   const size_t fig = concave_figure_index(o.settings);
-  const ConcaveRun &nupi = o.nupi[fig], &al = o.al[fig], &gda = o.gda[fig];
-  CsvWriter traj(dir + "/trajectories.csv", {"iteration", "x_nupi", "lambda_nupi", "x_al",
-                                             "lambda_al", "x_gda", "lambda_gda"});
+  const ConcaveRun &nupi = o.nupi[fig], &al = o.al[fig], &gda = o.gda[fig],
+                   &def = o.default_runs[fig];
+  CsvWriter traj(dir + "/trajectories.csv",
+                 {"iteration", "x_nupi", "lambda_nupi", "x_al", "lambda_al", "x_gda", "lambda_gda",
+                  "x_default", "lambda_default"});
   const int64_t n = std::min<int64_t>(o.settings.figure_iterations, o.settings.iterations);
   for (int64_t t = 0; t <= n; ++t) {
     const auto k = static_cast<size_t>(t);
-    traj << t << nupi.x[k] << nupi.lambda[k] << al.x[k] << al.lambda[k] << gda.x[k]
-         << gda.lambda[k];
+    traj << t << nupi.x[k] << nupi.lambda[k] << al.x[k] << al.lambda[k] << gda.x[k] << gda.lambda[k]
+         << def.x[k] << def.lambda[k];
     traj.end_row();
   }
   traj.close();
@@ -182,11 +186,11 @@ ConcaveFigures draw_concave_figures(const ConcaveOutcome& o, const std::string& 
                                 concave_figure3_script(), 1200, 700);
   figures.trajectories = draw_figure(
       dir, "trajectories",
-      "x_t and lambda_t of nuPI, the Augmented Lagrangian and plain gradient descent-ascent, "
-      "eps = " +
+      "x_t and lambda_t of nuPI, the Augmented Lagrangian, plain gradient descent-ascent and "
+      "the default optimizer (no dual step), eps = " +
           fmt(eps, 2),
       concave_trajectories_script(eps, x_star, eps / std::sqrt(1 - eps * eps),
-                                  gda_behaviour_text(gda)),
+                                  gda_behaviour_text(gda), concave_default_text(o, fig)),
       1100, 700);
   return figures;
 }
@@ -203,6 +207,8 @@ const char* concave_method_key(ConcaveMethod m) {
       return "gda";
     case ConcaveMethod::kPenalty:
       return "penalty";
+    case ConcaveMethod::kDefault:
+      return "default";
   }
   return "?";
 }
@@ -217,7 +223,7 @@ ConcaveSettings concave_settings(bool quick) {
 }
 
 ConcaveOutcome train_concave(const ConcaveSettings& s, Progress& progress) {
-  const double runs = static_cast<double>(s.eps.size() * 4 + s.penalty_c.size());
+  const double runs = static_cast<double>(s.eps.size() * 5 + s.penalty_c.size());
   progress.start_experiment("concave", runs * static_cast<double>(s.iterations));
   ConcaveOutcome o;
   o.settings = s;
@@ -228,6 +234,7 @@ ConcaveOutcome train_concave(const ConcaveSettings& s, Progress& progress) {
     o.gda.push_back(run_one(ConcaveMethod::kGDA, eps, 0, s, progress));
     o.penalty_at_lambda_star.push_back(
         run_one(ConcaveMethod::kPenalty, eps, lambda_star, s, progress));
+    o.default_runs.push_back(run_one(ConcaveMethod::kDefault, eps, 0, s, progress));
   }
   for (double c : s.penalty_c)
     o.penalty.push_back(run_one(ConcaveMethod::kPenalty, 0, c, s, progress));

@@ -46,16 +46,21 @@ std::string concave_figure3_script() {
     << "  'table1.csv' skip 1 using (cos($6)):(sin($6)) with points pt 6 ps 2.6 lc rgb "
        "'#000000' title 'nuPI at the end', \\\n"
     << "  'penalty.csv' skip 1 using 3:4 with points pt 5 ps 2.2 lc rgb '#d95f02' title "
-       "'fixed penalty at the end (every c)'\n";
+       "'fixed penalty at the end (every c)', \\\n"
+    // Drawn last, so that a default that ends at an endpoint shows over the penalties' squares.
+    << "  'table1.csv' skip 1 using (cos($15)):(sin($15)) with points pt 2 ps 2.0 lw 2 lc rgb "
+       "'#e7298a' title 'default optimizer (no dual step) at the end'\n";
   return s.str();
 }
 
 std::string concave_trajectories_script(double eps, double x_star, double lambda_star,
-                                        const std::string& gda_behaviour) {
+                                        const std::string& gda_behaviour,
+                                        const std::string& default_behaviour) {
   std::ostringstream s;
-  s << "set multiplot layout 2,1 title 'eps = " << fmt(eps, 2)
+  // Double quotes: gnuplot reads the \n of the two-line title only in them.
+  s << "set multiplot layout 2,1 title \"eps = " << fmt(eps, 2)
     << ": nuPI and the Augmented Lagrangian converge; gradient descent-ascent " << gda_behaviour
-    << "'\n"
+    << "\\nthe default optimizer (no dual step) " << default_behaviour << "\"\n"
     << "set grid\n"
     << legend_right(kPlotRight) << "set ylabel 'x_t'\nset xlabel 'iteration t'\n"
     << "plot 'trajectories.csv' skip 1 using 1:6 with lines lw 1 lc rgb '#7570b3' title "
@@ -63,6 +68,8 @@ std::string concave_trajectories_script(double eps, double x_star, double lambda
     << "  '' skip 1 using 1:2 with lines lw 2 lc rgb '#1b9e77' title 'nuPI (K_p = 40)', \\\n"
     << "  '' skip 1 using 1:4 with lines lw 2 dt 2 lc rgb '#d95f02' title 'Augmented "
        "Lagrangian', \\\n"
+    << "  '' skip 1 using 1:8 with lines lw 2 dt 4 lc rgb '#e7298a' title 'default (no dual "
+       "step)', \\\n"
     << "  " << x_star << " with lines lc rgb 'black' dt 3 title 'x* = arcsin(eps)'\n"
     << "set ylabel 'lambda_t'\n"
     << "plot 'trajectories.csv' skip 1 using 1:7 with lines lw 1 lc rgb '#7570b3' title 'GDA', "
@@ -70,6 +77,7 @@ std::string concave_trajectories_script(double eps, double x_star, double lambda
     << "  '' skip 1 using 1:3 with lines lw 2 lc rgb '#1b9e77' title 'nuPI', \\\n"
     << "  '' skip 1 using 1:5 with lines lw 2 dt 2 lc rgb '#d95f02' title 'Augmented "
        "Lagrangian', \\\n"
+    << "  '' skip 1 using 1:9 with lines lw 2 dt 4 lc rgb '#e7298a' title 'default', \\\n"
     << "  " << lambda_star
     << " with lines lc rgb 'black' dt 3 title 'lambda* = eps/sqrt(1-eps^2)'\n"
     << "unset multiplot\n";
@@ -150,7 +158,7 @@ std::string sparsity_figure1_script(const SparsityFigure1& f) {
 
 std::string sparsity_trajectory_script(double target_pct, int epochs) {
   std::ostringstream s;
-  s << "set multiplot layout 2,1 title 'The constrained run: density and multiplier per "
+  s << "set multiplot layout 2,1 title 'The constrained runs: density and multiplier per "
        "epoch (epoch 0: before training)'\n"
     << "set grid\n"
     << legend_right(kPlotRight - 0.05) << "set xrange [0:" << epochs << "]\n"
@@ -161,11 +169,19 @@ std::string sparsity_trajectory_script(double target_pct, int epochs) {
        "'constrained run: test-time density', \\\n"
     << "  '' skip 1 using 1:6 with linespoints pt 5 lw 2 lc rgb '#7570b3' title 'proxy run: "
        "test-time density', \\\n"
-    << "  " << target_pct << " with lines dt 2 lw 2 lc rgb 'black' title 'target'\n"
-    << "set ylabel 'multiplier lambda'\nset xlabel 'epoch'\nset yrange [*:*]\n"
+    << "  '' skip 1 using 1:13 with linespoints pt 9 lw 2 dt 4 lc rgb '#e7298a' title 'default: "
+       "expected density', \\\n"
+    << "  " << target_pct
+    << " with lines dt 2 lw 2 lc rgb 'black' title 'target'\n"
+    // The default's multiplier on its own (right) axis: its scale may differ from nuPI's by far.
+    << "set ylabel 'multiplier lambda (nuPI runs)'\nset xlabel 'epoch'\nset yrange [*:*]\n"
+    << "set ytics nomirror\nset y2tics\nset y2range [0:*]\nset y2label 'lambda (default)'\n"
     << "plot 'curves.csv' skip 1 using 1:4 with linespoints pt 7 lw 2 lc rgb '#1b9e77' title "
        "'constrained run', \\\n"
-    << "  '' skip 1 using 1:7 with linespoints pt 5 lw 2 lc rgb '#7570b3' title 'proxy run'\n"
+    << "  '' skip 1 using 1:7 with linespoints pt 5 lw 2 lc rgb '#7570b3' title 'proxy run', "
+       "\\\n"
+    << "  '' skip 1 using 1:15 axes x1y2 with linespoints pt 9 lw 2 dt 4 lc rgb '#e7298a' title "
+       "'default (right axis)'\n"
     << "unset multiplot\n";
   return s.str();
 }
@@ -194,6 +210,47 @@ std::string sparsity_dual_sweep_script(double target_pct, int epochs,
       << "' title 'gradient ascent " << fmt(ga_steps[i], 3) << "', \\\n";
   }
   s << "  " << target_pct << " with lines dt 3 lw 2 lc rgb 'black' title 'target'\n";
+  return s.str();
+}
+
+std::string recall_figure_script(double target, int epochs) {
+  std::ostringstream s;
+  s << "set title 'Per-class recall >= " << fixed(target, 2)
+    << ": the smallest training recall over the ten classes (epoch 0: before training)'\n"
+    << "set grid\n"
+    << legend_right() << "set xlabel 'epoch'\nset ylabel 'smallest per-class training recall'\n"
+    << "set xrange [0:" << epochs
+    << "]\nset yrange [0:1.02]\n"
+    // Unconstrained first, wide and grey; the default over it, dashed: both show where they meet.
+    << "plot 'min_recall.csv' skip 1 using 1:3 with linespoints pt 5 ps 1.4 lw 4 lc rgb "
+       "'#aaaaaa' title 'unconstrained', \\\n"
+    << "  '' skip 1 using 1:2 with linespoints pt 7 ps 0.9 lw 2 dt 2 lc rgb '#e7298a' title "
+       "'default (no dual step)', \\\n"
+    << "  " << target << " with lines dt 2 lw 2 lc rgb 'black' title 'target " << fixed(target, 2)
+    << "'\n";
+  return s.str();
+}
+
+std::string per_example_figure_script(double bound, int epochs) {
+  std::ostringstream s;
+  s << "set multiplot layout 2,1 title 'Every example: cross-entropy <= " << fmt(bound, 3)
+    << " (epoch 0: before training)'\n"
+    << "set grid\n"
+    << legend_right(kPlotRight) << "set xrange [0:" << epochs << "]\n"
+    << "set ylabel 'examples above the bound (%)'\nset yrange [0:105]\n"
+    // Unconstrained first, wide and grey; the default over it, dashed: both show where they meet.
+    << "plot 'epochs.csv' skip 1 using 1:3 with linespoints pt 5 ps 1.4 lw 4 lc rgb '#aaaaaa' "
+       "title 'unconstrained', \\\n"
+    << "  '' skip 1 using 1:2 with linespoints pt 7 ps 0.9 lw 2 dt 2 lc rgb '#e7298a' title "
+       "'default (no dual step)'\n"
+    << "set ylabel 'mean cross-entropy'\nset xlabel 'epoch'\nset yrange [0:*]\n"
+    << "plot 'epochs.csv' skip 1 using 1:5 with linespoints pt 5 ps 1.4 lw 4 lc rgb '#aaaaaa' "
+       "title 'unconstrained', \\\n"
+    << "  '' skip 1 using 1:4 with linespoints pt 7 ps 0.9 lw 2 dt 2 lc rgb '#e7298a' title "
+       "'default', \\\n"
+    << "  " << bound << " with lines dt 3 lw 2 lc rgb 'black' title 'the bound " << fmt(bound, 3)
+    << " (per example)'\n"
+    << "unset multiplot\n";
   return s.str();
 }
 

@@ -16,15 +16,17 @@ inline constexpr double kPlotRight = 0.70;
 /// The `set key` lines of a gnuplot script, in order (for tests and reviews).
 std::vector<std::string> key_lines(const std::string& script);
 
-/// Concave example, Figure 3: the trade-off curve (curve.csv), the constrained optima and nuPI's
-/// end (table1.csv), where every fixed penalty ends (penalty.csv).
+/// Concave example, Figure 3: the trade-off curve (curve.csv), the constrained optima, nuPI's and
+/// the default optimizer's ends (table1.csv), where every fixed penalty ends (penalty.csv).
 std::string concave_figure3_script();
 
-/// Concave example: x_t (upper panel) and lambda_t (lower panel) of GDA, nuPI and the Augmented
-/// Lagrangian at one eps (trajectories.csv), with x* and lambda* as lines. `gda_behaviour` is the
-/// measured behaviour of GDA at that eps ("oscillates", "stuck at 0", ...), put in the title.
+/// Concave example: x_t (upper panel) and lambda_t (lower panel) of GDA, nuPI, the Augmented
+/// Lagrangian and the default optimizer at one eps (trajectories.csv), with x* and lambda* as
+/// lines. `gda_behaviour` is the measured behaviour of GDA at that eps ("oscillates", "stuck at
+/// 0", ...) and `default_behaviour` the default's ("converges to x*", ...), put in the title.
 std::string concave_trajectories_script(double eps, double x_star, double lambda_star,
-                                        const std::string& gda_behaviour);
+                                        const std::string& gda_behaviour,
+                                        const std::string& default_behaviour);
 
 /// Rate experiment, Figure 2: class-0 percentage (upper) and accuracy (lower) against the penalty
 /// coefficient and the dual step (sweep.csv, whose column `plot_x` draws 0 at 1e-5). The point at
@@ -46,8 +48,9 @@ struct SparsityFigure1 {
 /// run (which constrains the expected density; both its densities are drawn, each labelled).
 std::string sparsity_figure1_script(const SparsityFigure1& figure);
 
-/// Sparsity: density (upper) and multiplier (lower) per epoch of the constrained and proxy runs
-/// (curves.csv, epoch 0 = before training), over `epochs` epochs.
+/// Sparsity: density (upper) and multiplier (lower) per epoch of the constrained run, the proxy
+/// run and the default optimizer's run (curves.csv, epoch 0 = before training), over `epochs`
+/// epochs.
 std::string sparsity_trajectory_script(double target_pct, int epochs);
 
 /// Sparsity: the expected density per epoch (curves.csv, from epoch 0) of nuPI at three steps and
@@ -56,5 +59,14 @@ std::string sparsity_trajectory_script(double target_pct, int epochs);
 std::string sparsity_dual_sweep_script(double target_pct, int epochs,
                                        const std::vector<double>& nupi_steps,
                                        const std::vector<double>& ga_steps);
+
+/// Recall workload: the smallest per-class training recall per epoch of the default optimizer
+/// and of unconstrained training (min_recall.csv, epoch 0 = before training), with the target.
+std::string recall_figure_script(double target, int epochs);
+
+/// Per-example workload: the fraction of training examples above the bound (upper panel) and
+/// the mean cross-entropy with the bound (lower panel) per epoch, default against unconstrained
+/// (epochs.csv, epoch 0 = before training).
+std::string per_example_figure_script(double bound, int epochs);
 
 }  // namespace feasible::app

@@ -36,6 +36,7 @@ struct RateOutcome {
   std::vector<RateRun> penalty;       ///< one per settings.values
   std::vector<RateRun> lagrangian;    ///< one per settings.values (proxy constraints)
   std::vector<RateRun> surrogate;     ///< one per settings.surrogate_values
+  RateRun default_run;                ///< make_default_optimizer, proxy constraint, no dual step
   double first_x0 = 0, first_x1 = 0;  ///< the data's first point (a fingerprint)
   double sum_x = 0;                   ///< the sum of the data's coordinates
 };
@@ -45,6 +46,18 @@ std::pair<double, double> published_rate_penalty(double c);
 /// Published class-0 percentage and accuracy of the Lagrangian at dual step `eta` (Table 5).
 std::pair<double, double> published_rate_lagrangian(double eta);
 
+/// The default optimizer's goal (the issue's): at least this class-0 percentage (69.75% = 279
+/// of 400 points, the published Lagrangian's lower value) within the run's iterations.
+inline constexpr double kRateDefaultGoalPct = 69.75;
+
+/// The first recorded iteration from which the class-0 percentage of `run` stays at or above
+/// `pct` to the end of its series (-1 if its last point is below).
+int64_t rate_reached_at(const RateRun& run, double pct);
+
+/// The first recorded iteration at which the class-0 percentage of `run` is at or above `pct`
+/// (-1 if none is).
+int64_t rate_first_at(const RateRun& run, double pct);
+
 /// Trains every run (the library, float32), reporting to `progress`.
 RateOutcome train_rate_sweep(const RateSettings& settings, Progress& progress);
 
@@ -52,11 +65,11 @@ RateOutcome train_rate_sweep(const RateSettings& settings, Progress& progress);
 std::vector<Check> rate_checks(const RateOutcome& outcome);
 
 /// The experiment's own parts of results.json: settings, data_fingerprint, table4_penalty,
-/// table5_lagrangian, footnote_surrogate_dual.
+/// table5_lagrangian, footnote_surrogate_dual, default.
 nlohmann::json rate_results(const RateOutcome& outcome);
 
 /// The report's body (after the common header and the checks): problem, settings, Tables 4 and
-/// 5, the footnote, Figure 2 and the data files.
+/// 5 (with the default's row), the footnote, Figure 2 and the data files.
 std::string rate_report(const RateOutcome& outcome, const FigureFile& figure2);
 
 }  // namespace feasible::app

@@ -31,6 +31,8 @@ const char* rate_method_key(RateMethod method) {
       return "lagrangian_surrogate";
     case RateMethod::kHandPenalty:
       return "hand_penalty";
+    case RateMethod::kDefault:
+      return "default";
   }
   return "?";
 }
@@ -64,6 +66,7 @@ struct RateTraining {
   Problem problem;
   Constraint rate;
   std::unique_ptr<ConstrainedOptimizer> optimizer;
+  DefaultOptimizer* default_optimizer = nullptr;  // kDefault: `optimizer`, else null
   bool lagrangian = false;
   bool proxy = false;  // the exact rate drives the multiplier
 
@@ -81,9 +84,15 @@ RateTraining::RateTraining(RateMethod method_, double value_, double primal_lr)
   primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{w, b},
                                                torch::optim::SGDOptions(primal_lr));
   const std::vector<std::shared_ptr<torch::optim::Optimizer>> primal_list{primal};
-  lagrangian = method == RateMethod::kLagrangianProxy || method == RateMethod::kLagrangianSurrogate;
-  proxy = method == RateMethod::kLagrangianProxy;
-  if (lagrangian) {
+  lagrangian = method == RateMethod::kLagrangianProxy ||
+               method == RateMethod::kLagrangianSurrogate || method == RateMethod::kDefault;
+  proxy = method == RateMethod::kLagrangianProxy || method == RateMethod::kDefault;
+  if (method == RateMethod::kDefault) {
+    rate = problem.add_constraint("class0_rate", ConstraintOptions());
+    auto made = make_default_optimizer(problem, primal_list);
+    default_optimizer = made.get();
+    optimizer = std::move(made);
+  } else if (lagrangian) {
     rate = problem.add_constraint("class0_rate", ConstraintOptions());
     auto dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
                                                     torch::optim::SGDOptions(value));
@@ -131,6 +140,9 @@ void finish(RateRun& run, const RateTraining& t, const RateData& data, int64_t i
   run.w0 = t.w[0].item<double>();
   run.w1 = t.w[1].item<double>();
   run.b = t.b.item<double>();
+  if (t.default_optimizer != nullptr) {
+    run.penalty = t.default_optimizer->penalty(t.rate)[0].item<double>();
+  }
 }
 
 }  // namespace
@@ -143,7 +155,10 @@ RateRun train_rate(const RateData& data, RateMethod method, double value, int64_
   run.value = value;
   RateTraining t(method, value, primal_lr);
   if (progress != nullptr) {
-    progress->start_run(std::string(rate_method_key(method)) + " " + fmt(value, 3), iterations);
+    progress->start_run(method == RateMethod::kDefault
+                            ? std::string("default (no dual step)")
+                            : std::string(rate_method_key(method)) + " " + fmt(value, 3),
+                        iterations);
   }
   if (record_every > 0) run.series.push_back(measure(data, t.w, t.b, 0, t.multiplier()));
   double seconds = 0;

@@ -31,9 +31,10 @@ enum class RateMethod {
   kLagrangianProxy,      ///< Lagrangian; surrogate for the primal, exact rate for the dual
   kLagrangianSurrogate,  ///< Lagrangian; surrogate for both (the paper's footnote variant)
   kHandPenalty,          ///< the penalized loop written in plain LibTorch (overhead reference)
+  kDefault,  ///< make_default_optimizer (no dual step); proxy constraint as kLagrangianProxy
 };
 
-/// A short key for files ("penalty", "lagrangian_proxy", ...).
+/// A short key for files ("penalty", "lagrangian_proxy", ..., "default").
 const char* rate_method_key(RateMethod method);
 
 /// One recorded point of a run's series.
@@ -53,12 +54,14 @@ struct RateRun {
   std::vector<RatePoint> series;
   double class0 = 0, accuracy = 0, surrogate = 0, multiplier = 0;
   double w0 = 0, w1 = 0, b = 0;
+  double penalty = 0;        ///< kDefault: the calibrated penalty c at the end (else 0)
   double train_seconds = 0;  ///< wall-clock of the training loop only
 };
 
 /// Trains the linear model from weight (1, -1), bias 0 with full-batch gradient descent (step
 /// `primal_lr`) for `iterations`; records every `record_every` iterations (0: only the end).
-/// Reports progress when `progress` is not null.
+/// `value` is the penalty c or the dual step (unused by kDefault). Reports progress when
+/// `progress` is not null.
 RateRun train_rate(const RateData& data, RateMethod method, double value, int64_t iterations,
                    double primal_lr, int64_t record_every, Progress* progress);
 

@@ -12,7 +12,8 @@ namespace {
 void write_rate_csvs(const RateOutcome& o, const std::string& dir) {
   CsvWriter series(dir + "/series.csv", {"method", "value", "iteration", "class0_pct",
                                          "accuracy_pct", "bce", "surrogate_rate", "multiplier"});
-  for (const auto* set : {&o.penalty, &o.lagrangian, &o.surrogate}) {
+  const std::vector<RateRun> default_runs = {o.default_run};
+  for (const auto* set : {&o.penalty, &o.lagrangian, &o.surrogate, &default_runs}) {
     for (const RateRun& run : *set) {
       for (const RatePoint& p : run.series) {
         series << rate_method_key(run.method) << run.value << p.iteration << p.class0 << p.accuracy
@@ -71,7 +72,7 @@ RateSettings rate_settings(bool quick, uint64_t seed) {
 }
 
 RateOutcome train_rate_sweep(const RateSettings& s, Progress& progress) {
-  const double runs = static_cast<double>(2 * s.values.size() + s.surrogate_values.size());
+  const double runs = static_cast<double>(2 * s.values.size() + s.surrogate_values.size() + 1);
   progress.start_experiment("rate", runs * static_cast<double>(s.iterations));
   const RateData data = make_rate_data(s.seed);
   RateOutcome o;
@@ -84,6 +85,7 @@ RateOutcome train_rate_sweep(const RateSettings& s, Progress& progress) {
   for (double v : s.surrogate_values) {
     o.surrogate.push_back(train(RateMethod::kLagrangianSurrogate, v));
   }
+  o.default_run = train(RateMethod::kDefault, 0);
   o.first_x0 = data.x[0][0].item<double>();
   o.first_x1 = data.x[0][1].item<double>();
   o.sum_x = data.x.sum().item<double>();

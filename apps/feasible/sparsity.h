@@ -55,6 +55,7 @@ struct SparsityOutcome {
   int epochs_option = 0;                ///< --epochs (0: the mode's)
   SparsityRun constrained;              ///< nuPI on the expected density
   SparsityRun proxy;                    ///< nuPI, the multiplier following the test-time density
+  SparsityRun default_run;              ///< make_default_optimizer on the expected density
   std::vector<SparsityRun> sweep_nupi;  ///< nuPI at nupi_lr * sweep_scale (2)
   std::vector<SparsityRun> sweep_ga;    ///< gradient ascent at ga_lr * (1/3, 1, 10/3)
   std::vector<PenaltyStep> steps;       ///< the bisection, in order (at least one)
@@ -82,18 +83,19 @@ bool sparsity_hit(const SparsityOutcome& outcome, double density);
 /// The qualitative checks of the outcome, in report order.
 std::vector<Check> sparsity_checks(const SparsityOutcome& outcome);
 
-/// The like-with-like comparison (results.json "headline"): the bisection, the proxy run and the
-/// constrained run, each with the density it is held to and whether it ends within one point.
+/// The like-with-like comparison (results.json "headline"): the bisection, the proxy run, the
+/// constrained run and the default optimizer's run, each with the density it is held to and
+/// whether it ends within one point.
 nlohmann::json sparsity_headline(const SparsityOutcome& outcome);
 
 /// The experiment's own parts of results.json: settings, table3_bisection, published_table3,
-/// constrained, proxy, dual_sweep, training_seconds, headline, table2_sparsity_row.
+/// constrained, proxy, default, dual_sweep, training_seconds, headline, table2_sparsity_row.
 nlohmann::json sparsity_results(const SparsityOutcome& outcome);
 
 /// The figures of the report.
 struct SparsityFigures {
   FigureFile figure1;     ///< the bisection against the constrained runs
-  FigureFile trajectory;  ///< density and multiplier per epoch
+  FigureFile trajectory;  ///< density and multiplier per epoch (constrained, proxy, default)
   FigureFile dual_sweep;  ///< nuPI against gradient ascent
 };
 

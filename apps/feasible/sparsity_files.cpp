@@ -29,7 +29,7 @@ void write_bisection_csvs(const SparsityOutcome& o, const std::string& dir) {
 
 /// trajectories.csv: every constrained run, from epoch 0 (before training).
 void write_trajectories_csv(const SparsityOutcome& o, const std::string& dir) {
-  std::vector<const SparsityRun*> runs = {&o.constrained, &o.proxy};
+  std::vector<const SparsityRun*> runs = {&o.constrained, &o.proxy, &o.default_run};
   for (const auto& r : o.sweep_nupi) runs.push_back(&r);
   for (const auto& r : o.sweep_ga) runs.push_back(&r);
   CsvWriter csv(dir + "/trajectories.csv",
@@ -51,15 +51,16 @@ void write_trajectories_csv(const SparsityOutcome& o, const std::string& dir) {
 /// curves.csv: the figures' columns per epoch (row 0: the model before training, the same for
 /// every run: same seed, same start).
 void write_curves_csv(const SparsityOutcome& o, const std::string& dir) {
-  CsvWriter csv(dir + "/curves.csv",
-                {"epoch", "constrained_expected_pct", "constrained_test_pct",
-                 "constrained_multiplier", "proxy_expected_pct", "proxy_test_pct",
-                 "proxy_multiplier", "nupi_low_expected_pct", "nupi_high_expected_pct",
-                 "ga_low_expected_pct", "ga_mid_expected_pct", "ga_high_expected_pct"});
+  CsvWriter csv(
+      dir + "/curves.csv",
+      {"epoch", "constrained_expected_pct", "constrained_test_pct", "constrained_multiplier",
+       "proxy_expected_pct", "proxy_test_pct", "proxy_multiplier", "nupi_low_expected_pct",
+       "nupi_high_expected_pct", "ga_low_expected_pct", "ga_mid_expected_pct",
+       "ga_high_expected_pct", "default_expected_pct", "default_test_pct", "default_multiplier"});
   const auto at = [](const SparsityRun& r, size_t row) -> const SparsityEpoch& {
     return row == 0 ? r.initial : r.epochs[row - 1];
   };
-  const SparsityRun &c = o.constrained, &p = o.proxy;
+  const SparsityRun &c = o.constrained, &p = o.proxy, &d = o.default_run;
   for (size_t i = 0; i <= c.epochs.size(); ++i) {
     csv << at(c, i).epoch << 100 * at(c, i).expected_density << 100 * at(c, i).test_density
         << at(c, i).multiplier << 100 * at(p, i).expected_density << 100 * at(p, i).test_density
@@ -67,7 +68,8 @@ void write_curves_csv(const SparsityOutcome& o, const std::string& dir) {
         << 100 * at(o.sweep_nupi[1], i).expected_density
         << 100 * at(o.sweep_ga[0], i).expected_density
         << 100 * at(o.sweep_ga[1], i).expected_density
-        << 100 * at(o.sweep_ga[2], i).expected_density;
+        << 100 * at(o.sweep_ga[2], i).expected_density << 100 * at(d, i).expected_density
+        << 100 * at(d, i).test_density << at(d, i).multiplier;
     csv.end_row();
   }
   csv.close();
@@ -105,11 +107,11 @@ SparsityFigures draw_sparsity_figures(const SparsityOutcome& o, const std::strin
       "its densities shown)",
       sparsity_figure1_script(f1), 1300, 620);
   const int epochs = static_cast<int>(o.mode.settings.epochs);
-  figures.trajectory = draw_figure(
-      dir, "trajectory",
-      "The constrained runs: density and multiplier before training and at the end of every "
-      "epoch",
-      sparsity_trajectory_script(target_pct, epochs), 1100, 700);
+  figures.trajectory =
+      draw_figure(dir, "trajectory",
+                  "The constrained runs (nuPI, its proxy run, the default optimizer): density and "
+                  "multiplier before training and at the end of every epoch",
+                  sparsity_trajectory_script(target_pct, epochs), 1100, 700);
   const SparsityMode& m = o.mode;
   figures.dual_sweep = draw_figure(
       dir, "dual_sweep",

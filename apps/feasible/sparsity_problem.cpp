@@ -17,6 +17,8 @@ const char* sparsity_method_key(SparsityMethod method) {
       return "nupi";
     case SparsityMethod::kNuPIProxy:
       return "nupi_proxy";
+    case SparsityMethod::kDefault:
+      return "default";
   }
   return "?";
 }
@@ -73,7 +75,8 @@ struct Treatment {
   Problem problem;
   Constraint density;
   std::unique_ptr<ConstrainedOptimizer> optimizer;
-  bool lagrangian = false;  // a multiplier (dual SGD or nuPI), else a fixed penalty
+  DefaultOptimizer* default_optimizer = nullptr;  // kDefault: `optimizer`, else null
+  bool lagrangian = false;  // a multiplier (default, dual SGD or nuPI), else a fixed penalty
   bool proxy = false;       // the multiplier follows the test-time density
 
   // The multiplier now (0 for a penalty).
@@ -88,7 +91,12 @@ Treatment make_treatment(const SparsityRunSpec& spec,
   Treatment t;
   t.lagrangian = spec.method != SparsityMethod::kPenalty;
   t.proxy = spec.method == SparsityMethod::kNuPIProxy;
-  if (t.lagrangian) {
+  if (spec.method == SparsityMethod::kDefault) {
+    t.density = t.problem.add_constraint("density", ConstraintOptions());
+    auto made = make_default_optimizer(t.problem, primal_list);
+    t.default_optimizer = made.get();
+    t.optimizer = std::move(made);
+  } else if (t.lagrangian) {
     t.density = t.problem.add_constraint("density", ConstraintOptions());
     std::shared_ptr<torch::optim::Optimizer> dual;
     if (spec.method == SparsityMethod::kGradientAscent) {
@@ -177,6 +185,9 @@ void finish(SparsityRun& run, torch::nn::Sequential& model, const Treatment& t,
   run.expected_density = run.epochs.empty() ? 0 : run.epochs.back().expected_density;
   run.test_density = test_time_density(*model);
   run.multiplier = t.multiplier();
+  if (t.default_optimizer != nullptr) {
+    run.penalty = t.default_optimizer->penalty(t.density)[0].item<double>();
+  }
   run.train_accuracy = accuracy(model, data.train);
   run.test_accuracy =
       run.epochs.empty() ? accuracy(model, data.test) : run.epochs.back().test_accuracy;

@@ -33,9 +33,10 @@ enum class SparsityMethod {
   kGradientAscent,  ///< Lagrangian, constraint on the expected density, dual SGD step = value
   kNuPI,            ///< Lagrangian, constraint on the expected density, dual nuPI (step = value)
   kNuPIProxy,       ///< as kNuPI, but the multiplier follows the test-time density (proxy)
+  kDefault,         ///< make_default_optimizer on the expected density (no dual step)
 };
 
-/// A short key for files ("penalty", "gradient_ascent", "nupi", "nupi_proxy").
+/// A short key for files ("penalty", "gradient_ascent", "nupi", "nupi_proxy", "default").
 const char* sparsity_method_key(SparsityMethod method);
 
 /// What one run is.
@@ -67,6 +68,7 @@ struct SparsityRun {
   double train_seconds = 0;  ///< the training loop (batches and steps), evaluation excluded
   double data_seconds = 0;   ///< of which: shuffling and gathering batches
   std::vector<double> layer_test_density;  ///< per layer
+  double penalty = 0;  ///< kDefault: the penalty c it calibrated, at the end (else 0)
 };
 
 /// Fashion-MNIST, as the runs use it.

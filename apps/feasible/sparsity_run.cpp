@@ -2,27 +2,16 @@
 // rounds) with the library on Fashion-MNIST.
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 
+#include "apps/feasible/fashion.h"
 #include "apps/feasible/sparsity.h"
 
 namespace feasible::app {
 namespace {
 
-std::string data_dir_of(const RunConfig& config) {
-  return config.data.empty() ? std::string(data::kFashionMnistDir) : config.data;
-}
-
 SparsityData load_data(const std::string& dir, int64_t train_examples) {
-  SparsityData data;
-  try {
-    data.train = data::load_fashion_mnist(data::Split::kTrain, dir);
-    data.test = data::load_fashion_mnist(data::Split::kTest, dir);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(std::string(e.what()) + " (--data DIR)");
-  }
-  if (train_examples > 0) data.train = data::take(data.train, train_examples);
-  return data;
+  FashionData fashion = load_fashion(dir, train_examples);
+  return {std::move(fashion.train), std::move(fashion.test)};
 }
 
 SparsityRunSpec nupi_spec(const SparsityMode& mode, double lr, const std::string& label) {
@@ -34,7 +23,8 @@ SparsityRunSpec nupi_spec(const SparsityMode& mode, double lr, const std::string
   return spec;
 }
 
-/// The constrained run, the proxy run, and the dual sweep (nuPI and gradient ascent).
+/// The constrained run, the proxy run, the default optimizer's run, and the dual sweep (nuPI and
+/// gradient ascent).
 void train_constrained(const SparsityData& data, SparsityOutcome& o, Progress& progress) {
   const SparsityMode& mode = o.mode;
   const SparsitySettings& settings = mode.settings;
@@ -44,6 +34,10 @@ void train_constrained(const SparsityData& data, SparsityOutcome& o, Progress& p
       nupi_spec(mode, mode.proxy_lr, "constrained, test-time density (nuPI proxy)");
   proxy.method = SparsityMethod::kNuPIProxy;
   o.proxy = train_sparsity(data, settings, proxy, &progress);
+  SparsityRunSpec default_spec;
+  default_spec.method = SparsityMethod::kDefault;
+  default_spec.label = "default optimizer (no dual step)";
+  o.default_run = train_sparsity(data, settings, default_spec, &progress);
   for (double scale : mode.sweep_scale) {
     const double lr = mode.nupi_lr * scale;
     o.sweep_nupi.push_back(
@@ -132,22 +126,6 @@ void time_epochs(const SparsityData& data, SparsityOutcome& o, Progress& progres
 
 }  // namespace
 
-std::string sparsity_data_problem(const RunConfig& config) {
-  const std::string dir = data_dir_of(config);
-  for (const char* stem : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
-    const std::string path = dir + "/" + stem;
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path + ".gz", ec) &&
-        !std::filesystem::is_regular_file(path, ec)) {
-      return "the sparsity experiment needs Fashion-MNIST: no '" + path +
-             ".gz' (nor without .gz). Install the Debian package dataset-fashion-mnist "
-             "(apt-get install dataset-fashion-mnist), or give the folder with --data DIR";
-    }
-  }
-  return "";
-}
-
 SparsityMode sparsity_mode(const RunConfig& config) {
   // The default mode; quick and paper change what differs. The dual settings (nuPI step 3e-4,
   // K_p = 5e4, proxy step 1e-4) are the same in every mode: tuned on the short schedules, not
@@ -189,15 +167,15 @@ SparsityMode sparsity_mode(const RunConfig& config) {
 SparsityOutcome train_sparsity_experiment(const RunConfig& config, Progress& progress) {
   SparsityOutcome o;
   o.mode = sparsity_mode(config);
-  o.data_dir = data_dir_of(config);
+  o.data_dir = fashion_data_dir(config);
   o.epochs_option = config.epochs;
   const SparsityData data = load_data(o.data_dir, o.mode.train_examples);
   o.train_examples = data.train.size();
   o.test_examples = data.test.size();
-  // Runs: constrained (nuPI), proxy, the sweep (2 nuPI + 3 gradient ascent), about 9 bisection
-  // runs, and the timing rounds. The bisection's length is not known in advance: the ETA is an
-  // estimate.
-  const double planned_runs = 2 + 2 + 3 + 9;
+  // Runs: constrained (nuPI), proxy, default, the sweep (2 nuPI + 3 gradient ascent), about 9
+  // bisection runs, and the timing rounds. The bisection's length is not known in advance: the
+  // ETA is an estimate.
+  const double planned_runs = 3 + 2 + 3 + 9;
   progress.start_experiment(
       "sparsity", planned_runs * static_cast<double>(o.mode.settings.epochs) +
                       2.0 * o.mode.timing_rounds * static_cast<double>(o.mode.timing_epochs));

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -140,7 +141,8 @@ TEST(Cli, BadCommandLinesExitTwoWithAMessage) {
       {{}, "subcommand is required"},
       {{"reproduc"}, "unknown command 'reproduc'; expected 'reproduce'"},
       {{"reproduce"}, "experiment is required"},
-      {{"reproduce", "sparse"}, "sparse not in {concave,rate,overhead,sparsity,all}"},
+      {{"reproduce", "sparse"},
+       "sparse not in {concave,rate,overhead,sparsity,recall,per-example,all}"},
       {{"reproduce", "sparsity", "--epochs", "0"}, "--epochs"},
       {{"reproduce", "sparsity", "--epochs", "many"}, "--epochs"},
       {{"reproduce", "sparsity", "--data", ""}, "--data must not be empty"},
@@ -312,9 +314,10 @@ void expect_common_layout(const json& r, const std::string& experiment) {
 
 TEST(QuickRun, IndexLinksEveryExperiment) {
   const json index = json::parse(read(kRoot / "index.json"));
-  ASSERT_EQ(index.at("experiments").size(), 4u);
+  ASSERT_EQ(index.at("experiments").size(), 6u);
   const std::string md = read(kRoot / "index.md");
-  for (const std::string name : {"concave", "rate", "overhead", "sparsity"}) {
+  for (const std::string name :
+       {"concave", "rate", "overhead", "sparsity", "recall", "per-example"}) {
     EXPECT_TRUE(contains(md, "(" + name + "/report.md)")) << md;
     EXPECT_TRUE(fs::exists(kRoot / name / "report.md"));
   }
@@ -637,12 +640,12 @@ TEST(QuickRun, SparsityHeadlineComparesLikeWithLike) {
   const json r = load_results("sparsity");
   const double target = r.at("settings").at("target_density");
   const json& rows = r.at("headline").at("rows");
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows.size(), 4u);
   const json& steps = r.at("table3_bisection");
-  const json* ends[] = {&steps.back(), &r.at("proxy"), &r.at("constrained")};
-  const char* held[] = {"test_time", "test_time", "expected"};
-  const size_t runs[] = {steps.size(), 1, 1};
-  for (size_t i = 0; i < 3; ++i) {
+  const json* ends[] = {&steps.back(), &r.at("proxy"), &r.at("constrained"), &r.at("default")};
+  const char* held[] = {"test_time", "test_time", "expected", "expected"};
+  const size_t runs[] = {steps.size(), 1, 1, 1};
+  for (size_t i = 0; i < 4; ++i) {
     SCOPED_TRACE(rows[i].dump());
     EXPECT_EQ(rows[i].at("held_to"), held[i]);
     EXPECT_EQ(rows[i].at("runs").get<size_t>(), runs[i]);
@@ -682,6 +685,148 @@ TEST(QuickRun, SparsityCurvesStartAtEpochZero) {
   EXPECT_TRUE(contains(read(kRoot / "sparsity" / "dual_sweep.gp"), "set xrange [0:")) << "x from 0";
 }
 
+// ---- the default optimizer's rows, and the two workloads of the default ----------------------
+
+namespace {
+
+/// The header line of a CSV file.
+std::string csv_header(const fs::path& path) {
+  std::ifstream file(path);
+  std::string line;
+  std::getline(file, line);
+  return line;
+}
+
+/// The verdict of the check whose name contains `part` (a test failure when there is none).
+bool check_verdict(const json& results, const std::string& part) {
+  for (const auto& c : results.at("checks")) {
+    if (contains(c.at("name").get<std::string>(), part)) return c.at("passed").get<bool>();
+  }
+  ADD_FAILURE() << "no check named like '" << part << "'";
+  return false;
+}
+
+}  // namespace
+
+// E1: the default has a row at every eps of Table 1, in results.json, table1.csv, series.csv and
+// the report; its check's verdict agrees with one re-derived from the raw numbers.
+TEST(QuickRun, ConcaveShowsTheDefaultAtEveryEps) {
+  const json r = load_results("concave");
+  int close = 0;
+  for (const auto& row : r.at("table1")) {
+    const double eps = row.at("eps"), x_star = std::asin(eps);
+    const json& d = row.at("default");
+    const double x = d.at("x");
+    EXPECT_GE(x, 0.0);
+    EXPECT_LE(x, M_PI / 2 + 1e-12);
+    EXPECT_GE(d.at("lambda").get<double>(), 0.0);
+    EXPECT_NEAR(d.at("error").get<double>(), std::abs(x - x_star), 1e-12);
+    close += std::abs(x - x_star) <= 1e-3;
+  }
+  EXPECT_EQ(check_verdict(r, "default: x within 1e-3 of arcsin(eps) for every eps"), close == 8);
+  const fs::path dir = kRoot / "concave";
+  EXPECT_TRUE(contains(csv_header(dir / "table1.csv"), ",x_default,lambda_default"));
+  EXPECT_TRUE(contains(csv_header(dir / "trajectories.csv"), ",x_default,lambda_default"));
+  int rows = 0;
+  for (const auto& cells : csv_rows(dir / "series.csv")) rows += cells[0] == "default";
+  EXPECT_GE(rows, 8 * 2001);  // every iteration up to 2,000 at each eps
+  EXPECT_TRUE(contains(read(dir / "report.md"), "| default x | default error |"));
+  EXPECT_TRUE(contains(read(dir / "trajectories.gp"), "title 'default (no dual step)'"));
+}
+
+// E2: the default's run beside the sweep, with its check's verdict re-derived.
+TEST(QuickRun, RateShowsTheDefault) {
+  const json r = load_results("rate");
+  const json& d = r.at("default");
+  const double c0 = d.at("class0_pct");
+  EXPECT_NEAR(c0 * 4, std::round(c0 * 4), 1e-9);  // 400 points
+  EXPECT_GT(d.at("penalty").get<double>(), 0.0);  // calibrated
+  EXPECT_GE(d.at("multiplier").get<double>(), 0.0);
+  EXPECT_EQ(check_verdict(r, "default: >= 69.75% class 0 within 10,000 steps"), c0 >= 69.75);
+  const int64_t iterations = r.at("settings").at("iterations");
+  int rows = 0;
+  for (const auto& cells : csv_rows(kRoot / "rate" / "series.csv")) rows += cells[0] == "default";
+  EXPECT_EQ(rows, iterations / 50 + 1);
+  EXPECT_TRUE(contains(read(kRoot / "rate" / "report.md"), "| **default** (no dual step) |"));
+}
+
+// E3: the default's run (one more training at the quick settings), its check and its curves.
+TEST(QuickRun, SparsityShowsTheDefault) {
+  const json r = load_results("sparsity");
+  const json& d = r.at("default");
+  EXPECT_EQ(d.at("method"), "default");
+  const int epochs = r.at("settings").at("epochs");
+  EXPECT_EQ(d.at("epochs").size(), static_cast<size_t>(epochs));
+  const double target = r.at("settings").at("target_density");
+  const double expected = d.at("expected_density");
+  EXPECT_EQ(check_verdict(r, "default: within 1 point of the 50.0% target on the expected"),
+            std::abs(expected - target) <= 0.01);
+  EXPECT_TRUE(contains(csv_header(kRoot / "sparsity" / "curves.csv"),
+                       ",default_expected_pct,default_test_pct,default_multiplier"));
+  int rows = 0;
+  for (const auto& cells : csv_rows(kRoot / "sparsity" / "trajectories.csv")) {
+    rows += cells.size() > 1 && cells[1] == "default";
+  }
+  EXPECT_EQ(rows, epochs + 1);
+}
+
+// Recall: both runs with ten per-class recalls per epoch from epoch 0; the check's verdict
+// re-derived from the recalls.
+TEST(QuickRun, RecallReportsEveryClassOfBothRuns) {
+  const json r = load_results("recall");
+  expect_common_layout(r, "recall");
+  const int epochs = r.at("settings").at("epochs");
+  double default_min = 0;
+  for (const std::string name : {"default", "unconstrained"}) {
+    SCOPED_TRACE(name);
+    const json& run = r.at(name);
+    ASSERT_EQ(run.at("epochs").size(), static_cast<size_t>(epochs) + 1);
+    const std::vector<double> recall = run.at("train_recall");
+    ASSERT_EQ(recall.size(), 10u);
+    for (double v : recall) EXPECT_TRUE(v >= 0 && v <= 1) << v;
+    const double lowest = *std::min_element(recall.begin(), recall.end());
+    EXPECT_DOUBLE_EQ(run.at("min_train_recall").get<double>(), lowest);
+    EXPECT_EQ(run.at("epochs").back().at("recall"), run.at("train_recall"));
+    if (name == "default") default_min = lowest;
+  }
+  EXPECT_EQ(check_verdict(r, "default: every class >= 0.80 training recall at the end"),
+            default_min >= 0.8);
+  // Same start: the two runs' epoch 0 is the same model.
+  EXPECT_EQ(r.at("default").at("epochs")[0].at("recall"),
+            r.at("unconstrained").at("epochs")[0].at("recall"));
+  ASSERT_EQ(r.at("default").at("multiplier").size(), 10u);
+  for (const auto& v : r.at("default").at("multiplier")) EXPECT_GE(v.get<double>(), 0.0);
+  EXPECT_EQ(csv_rows(kRoot / "recall" / "epochs.csv").size(), 2u * (epochs + 1));
+  EXPECT_EQ(csv_rows(kRoot / "recall" / "min_recall.csv").size(), static_cast<size_t>(epochs) + 1);
+  EXPECT_TRUE(contains(read(kRoot / "recall" / "report.md"), "not an experiment of"));
+}
+
+// Per-example: the fraction above the bound is a count over the training subset; the check's
+// verdict re-derived from both runs' fractions at equal epochs.
+TEST(QuickRun, PerExampleComparesTheDefaultWithUnconstrainedTraining) {
+  const json r = load_results("per-example");
+  expect_common_layout(r, "per-example");
+  const int epochs = r.at("settings").at("epochs");
+  const double n = r.at("settings").at("data").at("train_examples");
+  for (const std::string name : {"default", "unconstrained"}) {
+    SCOPED_TRACE(name);
+    const json& run = r.at(name);
+    ASSERT_EQ(run.at("epochs").size(), static_cast<size_t>(epochs) + 1);
+    const double above = run.at("fraction_above");
+    EXPECT_TRUE(above >= 0 && above <= 1) << above;
+    EXPECT_NEAR(above * n, std::round(above * n), 1e-6);
+    EXPECT_DOUBLE_EQ(run.at("epochs").back().at("fraction_above").get<double>(), above);
+  }
+  const double d = r.at("default").at("fraction_above"),
+               u = r.at("unconstrained").at("fraction_above");
+  EXPECT_EQ(check_verdict(r, "default: fewer examples above the bound than unconstrained"), d < u);
+  EXPECT_DOUBLE_EQ(r.at("default").at("epochs")[0].at("fraction_above").get<double>(),
+                   r.at("unconstrained").at("epochs")[0].at("fraction_above").get<double>());
+  EXPECT_GE(r.at("default").at("max_multiplier").get<double>(),
+            r.at("default").at("mean_multiplier").get<double>());
+  EXPECT_EQ(csv_rows(kRoot / "per-example" / "epochs.csv").size(), static_cast<size_t>(epochs) + 1);
+}
+
 // ---- the figures' scripts -----------------------------------------------------------------
 
 // Every figure's legend stands outside the plot area, so it hides no data (the old legends were
@@ -692,11 +837,14 @@ TEST(Figures, EveryLegendStandsOutsideThePlot) {
   f1.bisection_runs = 9;
   const std::vector<std::pair<std::string, std::string>> scripts = {
       {"concave figure3", concave_figure3_script()},
-      {"concave trajectories", concave_trajectories_script(0.5, 0.52, 0.58, "oscillates")},
+      {"concave trajectories",
+       concave_trajectories_script(0.5, 0.52, 0.58, "oscillates", "converges to x*")},
       {"rate figure2", rate_figure2_script()},
       {"sparsity figure1", sparsity_figure1_script(f1)},
       {"sparsity trajectory", sparsity_trajectory_script(50, 12)},
-      {"sparsity dual_sweep", sparsity_dual_sweep_script(50, 12, {1, 2, 3}, {4, 5, 6})}};
+      {"sparsity dual_sweep", sparsity_dual_sweep_script(50, 12, {1, 2, 3}, {4, 5, 6})},
+      {"recall min_recall", recall_figure_script(0.8, 6)},
+      {"per-example above_bound", per_example_figure_script(0.5, 8)}};
   for (const auto& [name, script] : scripts) {
     expect_legends_outside(script, name);
     EXPECT_FALSE(contains(script, "opaque")) << name;

@@ -9,7 +9,9 @@
 
 #include "apps/feasible/concave.h"
 #include "apps/feasible/overhead.h"
+#include "apps/feasible/per_example.h"
 #include "apps/feasible/rate.h"
+#include "apps/feasible/recall.h"
 #include "apps/feasible/sparsity.h"
 #include "apps/feasible/stats.h"
 #include "test_util.h"
@@ -44,8 +46,9 @@ app::ConcaveRun concave_run(app::ConcaveMethod method, double eps, double c, std
   return {method, eps, c, std::move(x), std::move(lambda)};
 }
 
-/// One eps (0.5), a tail of 4 iterations: nuPI and the AL end at x*, GDA oscillates around it,
-/// the penalty at lambda* (0.577 > tan(0.5)) ends at 0, the fixed penalties 0.1 (pi/2) and 10 (0).
+/// One eps (0.5), a tail of 4 iterations: nuPI, the AL and the default end at x*, GDA oscillates
+/// around it, the penalty at lambda* (0.577 > tan(0.5)) ends at 0, the fixed penalties 0.1 (pi/2)
+/// and 10 (0).
 app::ConcaveOutcome concave_outcome() {
   app::ConcaveOutcome o;
   o.settings.eps = {0.5};
@@ -58,6 +61,7 @@ app::ConcaveOutcome concave_outcome() {
   o.gda = {concave_run(M::kGDA, 0.5, 0, {0.5, xs - 0.01, xs + 0.01, xs - 0.01, xs + 0.01},
                        {0, 0.5, 0.6, 0.5, 0.6})};
   o.penalty_at_lambda_star = {concave_run(M::kPenalty, 0.5, ls, {0.5, 0.2, 0.0}, {0, 0, 0})};
+  o.default_runs = {concave_run(M::kDefault, 0.5, 0, {0.5, 0.55, xs}, {0, 0.4, ls})};
   o.penalty = {concave_run(M::kPenalty, 0, 0.1, {0.5, 1.0, pi2}, {0, 0, 0}),
                concave_run(M::kPenalty, 0, 10, {0.5, 0.1, 0.0}, {0, 0, 0})};
   return o;
@@ -72,8 +76,10 @@ app::ConcaveFigures no_figures() {
 
 TEST(ConcaveReport, EveryCheckHoldsWhenTheRunsBehaveAsThePaperSays) {
   const std::vector<Check> checks = app::concave_checks(concave_outcome());
-  EXPECT_EQ(checks.size(), 9u);
+  EXPECT_EQ(checks.size(), 10u);
   EXPECT_EQ(failing(checks), 0);
+  EXPECT_EQ(find_check(checks, "default: x within 1e-3 of arcsin(eps) for every eps").measured,
+            "1 of 1 eps; largest |x - x*| = 0");
   const Check osc = find_check(checks, "plain GDA oscillates around x* at some eps");
   EXPECT_HAS(osc.measured, "at eps = 0.5 (1 of 1)");
   const std::string md = app::concave_report(concave_outcome(), no_figures());
@@ -118,6 +124,29 @@ TEST(ConcaveReport, GdaThatSettlesAndNuPIThatMissesFailTheirChecks) {
   EXPECT_HAS(md, "- **Quick mode**: 10000 iterations");
 }
 
+// The default stuck at the endpoint 0 (a stationary point of the Lagrangian with lambda = 0)
+// fails its check, and the report, results.json and the figure's title say where it ended.
+TEST(ConcaveReport, ADefaultThatMissesArcsinFailsItsCheck) {
+  app::ConcaveOutcome o = concave_outcome();
+  o.default_runs[0].x.back() = 0.0;
+  o.default_runs[0].lambda.back() = 0.0;
+  const std::vector<Check> checks = app::concave_checks(o);
+  const Check d = find_check(checks, "default: x within 1e-3 of arcsin(eps) for every eps");
+  EXPECT_FALSE(d.holds);
+  EXPECT_HAS(d.name, "same primal step and 10000 iterations, no dual step");
+  EXPECT_EQ(d.measured, "0 of 1 eps; largest |x - x*| = 0.52");
+  EXPECT_EQ(failing(checks), 1);
+  EXPECT_EQ(app::concave_default_text(o, 0), "ends at x = 0.0000, |x - x*| = 0.52");
+  EXPECT_EQ(app::concave_default_text(concave_outcome(), 0), "converges to x*");
+  const std::string md = app::concave_report(o, no_figures());
+  EXPECT_HAS(md, "| default x | default error |");
+  EXPECT_HAS(md, "| 0.5236 | 0 | 0.0000 | 0.52 |");  // AL x and error, then the default's
+  EXPECT_HAS(md, "- Default: `feasible::make_default_optimizer` with the same gradient descent");
+  const nlohmann::json row = app::concave_results(o)["table1"][0]["default"];
+  EXPECT_EQ(row["x"], 0.0);
+  EXPECT_NEAR(row["error"].get<double>(), std::asin(0.5), 1e-12);
+}
+
 TEST(ConcaveReport, APenaltyOnTheWrongSideFailsThePropositionCheck) {
   app::ConcaveOutcome o = concave_outcome();
   o.penalty[1].x.back() = app::kConcaveHalfPi;  // c = 10 > tan(0.5) should end at 0
@@ -140,7 +169,8 @@ app::RateRun rate_run(app::RateMethod method, double value, double class0) {
 }
 
 /// Sweep 0, 1e-3, 2.15, 1e-2: the penalty collapses to 50% except at 2.15 (76%); the Lagrangian
-/// meets 70% from 2.15e-3 on; the surrogate variant meets 70% on the surrogate only.
+/// meets 70% from 2.15e-3 on; the surrogate variant meets 70% on the surrogate only; the default
+/// ends at 70.75%.
 app::RateOutcome rate_outcome() {
   app::RateOutcome o;
   o.settings = app::rate_settings(false, 0);
@@ -156,13 +186,26 @@ app::RateOutcome rate_outcome() {
   app::RateRun s = rate_run(M::kLagrangianSurrogate, 1e-2, 65);
   s.surrogate = 0.7;
   o.surrogate = {s};
+  // The default: below the goal at 5,000, at or above it from 7,500 on.
+  o.default_run = rate_run(M::kDefault, 0, 70.75);
+  o.default_run.penalty = 1000;
+  o.default_run.multiplier = 3;
+  o.default_run.series = {{0, 50, 99, 0.1, 0.5, 0},
+                          {2500, 69.75, 80, 0.3, 0.6, 1},
+                          {5000, 69.5, 80, 0.3, 0.6, 2},
+                          {7500, 70, 80, 0.3, 0.6, 3},
+                          {10000, 70.75, 79.25, 0.3, 0.6, 3}};
   return o;
 }
 
 TEST(RateReport, EveryCheckHoldsWhenTheLagrangianMeetsTheRate) {
   const std::vector<Check> checks = app::rate_checks(rate_outcome());
-  EXPECT_EQ(checks.size(), 6u);
+  EXPECT_EQ(checks.size(), 7u);
   EXPECT_EQ(failing(checks), 0);
+  const Check d = find_check(checks, "default: >= 69.75% class 0 within 10,000 steps");
+  EXPECT_EQ(d.measured,
+            "class 0: 70.75% at the end, accuracy 79.25%; first at iteration 2500; at or above "
+            "it from iteration 7500 on (recorded every 50 iterations)");
   const Check at_1e2 = find_check(checks, "the Lagrangian at dual step 1e-2 meets the rate");
   EXPECT_EQ(at_1e2.measured, "class 0: 70.25%");
   EXPECT_EQ(find_check(checks, "the Lagrangian meets 70%").measured, "2 of 2 dual steps");
@@ -171,7 +214,36 @@ TEST(RateReport, EveryCheckHoldsWhenTheLagrangianMeetsTheRate) {
              "## Table 4: fixed penalty\n\nWithin one point of the published class-0 "
              "percentage: 4 of 4 values.");
   EXPECT_HAS(md, "| 0.01 | 70.25 | 70.00 |");
+  EXPECT_HAS(md, "| **default** (no dual step) | 70.75 |  | 79.25 |  | 3 |");
+  EXPECT_HAS(md,
+             "its penalty calibrated to c = 1000; class 0 reached the goal first at iteration "
+             "2500; at or above it from iteration 7500 on (goal 69.75%).");
   EXPECT_EQ(md.find("Quick mode"), std::string::npos);
+  const nlohmann::json d_json = app::rate_results(rate_outcome())["default"];
+  EXPECT_EQ(d_json["class0_pct"], 70.75);
+  EXPECT_EQ(d_json["first_reached_goal_at_iteration"], 2500);
+  EXPECT_EQ(d_json["holds_goal_from_iteration"], 7500);
+}
+
+TEST(RateReport, ADefaultBelowTheGoalFailsItsCheck) {
+  app::RateOutcome o = rate_outcome();
+  o.default_run.class0 = 69.5;
+  o.default_run.series.back().class0 = 69.5;
+  EXPECT_EQ(app::rate_reached_at(o.default_run, app::kRateDefaultGoalPct), -1);
+  const std::vector<Check> checks = app::rate_checks(o);
+  const Check d = find_check(checks, "default: >= 69.75% class 0 within 10,000 steps");
+  EXPECT_FALSE(d.holds);
+  EXPECT_HAS(d.measured,
+             "class 0: 69.50% at the end, accuracy 79.25%; first at iteration 2500; below it at "
+             "the end");
+  EXPECT_EQ(failing(checks), 1);
+  EXPECT_TRUE(app::rate_results(o)["default"]["holds_goal_from_iteration"].is_null());
+  EXPECT_EQ(app::rate_results(o)["default"]["first_reached_goal_at_iteration"], 2500);
+  // A run that never reaches the goal says so.
+  for (auto& p : o.default_run.series) p.class0 = 60;
+  EXPECT_EQ(app::rate_first_at(o.default_run, app::kRateDefaultGoalPct), -1);
+  EXPECT_HAS(find_check(app::rate_checks(o), "default: >= 69.75%").measured,
+             "; never at or above it (recorded every 50 iterations)");
 }
 
 TEST(RateReport, TheClass0RateCheckFailsWhenTheLagrangianFallsShort) {
@@ -209,7 +281,7 @@ TEST(RateReport, ChecksWithoutTheirSweepValueAreLeftOut) {
   o.penalty.pop_back();
   o.lagrangian.pop_back();
   const std::vector<Check> checks = app::rate_checks(o);
-  EXPECT_EQ(checks.size(), 5u);
+  EXPECT_EQ(checks.size(), 6u);
   for (const Check& c : checks) EXPECT_EQ(c.name.find("dual step 1e-2"), std::string::npos);
 }
 
@@ -263,8 +335,9 @@ app::SparsityRun sparsity_run(app::SparsityMethod method, double value, double e
   return r;
 }
 
-/// Default mode, target 50%: every constrained run within one point, gradient ascent at one
-/// step of three, a bisection of three runs (10 s each) that ends at 50.2%, a proxy run of 10 s.
+/// Default mode, target 50%: every constrained run (and the default optimizer's) within one
+/// point, gradient ascent at one step of three, a bisection of three runs (10 s each) that ends
+/// at 50.2%, a proxy run of 10 s.
 app::SparsityOutcome sparsity_outcome() {
   app::SparsityOutcome o;
   o.mode = app::sparsity_mode(feasible::app::RunConfig{});
@@ -274,6 +347,7 @@ app::SparsityOutcome sparsity_outcome() {
   using M = app::SparsityMethod;
   o.constrained = sparsity_run(M::kNuPI, 3e-4, 0.50, 0.45, 10);
   o.proxy = sparsity_run(M::kNuPIProxy, 1e-4, 0.55, 0.505, 10);
+  o.default_run = sparsity_run(M::kDefault, 0, 0.505, 0.47, 10);
   o.sweep_nupi = {sparsity_run(M::kNuPI, 1e-4, 0.495, 0.44, 10),
                   sparsity_run(M::kNuPI, 9e-4, 0.505, 0.46, 10)};
   o.sweep_ga = {sparsity_run(M::kGradientAscent, 1e-3, 0.7, 0.7, 10),
@@ -298,8 +372,13 @@ app::SparsityFigures sparsity_figures() {
 TEST(SparsityReport, EveryCheckHoldsAndTheHeadlineComparesLikeWithLike) {
   const app::SparsityOutcome o = sparsity_outcome();
   const std::vector<Check> checks = app::sparsity_checks(o);
-  EXPECT_EQ(checks.size(), 7u);
+  EXPECT_EQ(checks.size(), 8u);
   EXPECT_EQ(failing(checks), 0);
+  const Check d = find_check(checks, "default: within 1 point of the 50.0% target");
+  EXPECT_HAS(d.name,
+             "(MLP 784-300-100-10, input_units gates, the default schedule: 15 epochs on "
+             "60000 examples; no dual step)");
+  EXPECT_EQ(d.measured, "expected density 50.5%, test-time 47.0%, test accuracy 0.00%");
   EXPECT_EQ(find_check(checks, "plain gradient ascent is delicate").measured,
             "1 of 3 steps within one point");
   const std::string md = app::sparsity_report(o, sparsity_figures());
@@ -314,6 +393,27 @@ TEST(SparsityReport, EveryCheckHoldsAndTheHeadlineComparesLikeWithLike) {
   EXPECT_EQ(headline["rows"][0]["runs"], 3);
   EXPECT_EQ(headline["rows"][1]["met"], true);
   EXPECT_EQ(headline["rows"][2]["held_to"], "expected");
+  EXPECT_EQ(headline["rows"][3]["method"], "default optimizer (no dual step)");
+  EXPECT_EQ(headline["rows"][3]["met"], true);
+  EXPECT_HAS(md,
+             "The default optimizer, with the same Adam and no dual step, also ends within one "
+             "point: expected density **50.5%**");
+  EXPECT_HAS(md, "| **default optimizer**: no dual step | default | 0 | 50.5 | 47.0 |");
+  EXPECT_EQ(app::sparsity_results(o)["default"]["method"], "default");
+}
+
+TEST(SparsityReport, ADefaultThatMissesTheTargetFailsItsCheck) {
+  app::SparsityOutcome o = sparsity_outcome();
+  o.default_run.expected_density = 0.52;
+  const std::vector<Check> checks = app::sparsity_checks(o);
+  const Check d = find_check(checks, "default: within 1 point of the 50.0% target");
+  EXPECT_FALSE(d.holds);
+  EXPECT_HAS(d.measured, "expected density 52.0%");
+  EXPECT_EQ(failing(checks), 1);
+  EXPECT_EQ(app::sparsity_headline(o)["rows"][3]["met"], false);
+  EXPECT_HAS(app::sparsity_report(o, sparsity_figures()),
+             "The default optimizer, with the same Adam and no dual step, **misses** the target by "
+             "more than one point: expected density **52.0%**");
 }
 
 TEST(SparsityReport, AProxyRunThatMissesIsSaidAndFailsItsCheck) {
@@ -353,9 +453,152 @@ TEST(SparsityReport, QuickModeReportsTheProxyRunWithoutCheckingIt) {
   o.mode = app::sparsity_mode(config);
   o.proxy.test_density = 0.6;
   const std::vector<Check> checks = app::sparsity_checks(o);
-  EXPECT_EQ(checks.size(), 6u);
+  EXPECT_EQ(checks.size(), 7u);
+  EXPECT_HAS(find_check(checks, "default: within 1 point").name,
+             "the quick schedule: 12 epochs on 60000 examples");
   for (const Check& c : checks) EXPECT_NE(c.name.rfind("the proxy run", 0), 0u) << c.name;
   EXPECT_HAS(app::sparsity_report(o, sparsity_figures()), "so its end is reported, not checked.");
+}
+
+// ---- recall ------------------------------------------------------------------------------------
+
+app::RecallEpoch recall_epoch(int64_t epoch, std::vector<double> recall, double accuracy) {
+  app::RecallEpoch e;
+  e.epoch = epoch;
+  e.recall = std::move(recall);
+  e.accuracy = accuracy;
+  return e;
+}
+
+/// Quick mode on 20,000 examples, 2 epochs: the default ends with every class >= 0.80 (Shirt the
+/// lowest, 0.81), unconstrained training leaves Shirt at 0.62.
+app::RecallOutcome recall_outcome() {
+  app::RecallOutcome o;
+  feasible::app::RunConfig config;
+  config.quick = true;
+  o.settings = app::recall_settings(config);
+  o.settings.epochs = 2;
+  o.data_dir = "/data";
+  o.train_examples = 20000;
+  o.test_examples = 10000;
+  const std::vector<double> start(10, 0.1);
+  const std::vector<double> d1 = {0.85, 0.97, 0.8, 0.9, 0.82, 0.95, 0.7, 0.95, 0.96, 0.95};
+  const std::vector<double> d2 = {0.84, 0.97, 0.82, 0.9, 0.83, 0.95, 0.81, 0.95, 0.96, 0.95};
+  const std::vector<double> u2 = {0.88, 0.98, 0.84, 0.92, 0.85, 0.97, 0.62, 0.97, 0.98, 0.96};
+  o.default_run.method = "default";
+  o.default_run.epochs = {recall_epoch(0, start, 10), recall_epoch(1, d1, 87),
+                          recall_epoch(2, d2, 88)};
+  o.default_run.test_recall = d2;
+  o.default_run.test_accuracy = 86;
+  o.default_run.multiplier = std::vector<double>(10, 0.0);
+  o.default_run.multiplier[6] = 1.5;
+  o.default_run.penalty = std::vector<double>(10, 20.0);
+  o.unconstrained.method = "unconstrained";
+  o.unconstrained.epochs = {recall_epoch(0, start, 10), recall_epoch(1, u2, 88),
+                            recall_epoch(2, u2, 89)};
+  o.unconstrained.test_recall = u2;
+  o.unconstrained.test_accuracy = 87;
+  return o;
+}
+
+TEST(RecallReport, EveryCheckHoldsWhenTheDefaultLiftsEveryClass) {
+  const app::RecallOutcome o = recall_outcome();
+  const std::vector<Check> checks = app::recall_checks(o);
+  EXPECT_EQ(checks.size(), 2u);
+  EXPECT_EQ(failing(checks), 0);
+  const Check d = find_check(checks, "default: every class >= 0.80 training recall at the end");
+  EXPECT_HAS(d.name, "(2 epochs on 20000 examples)");
+  EXPECT_EQ(d.measured, "smallest 0.810 (Shirt); 10 of 10 classes >= 0.80");
+  EXPECT_EQ(find_check(checks, "unconstrained training leaves some class below 0.80").measured,
+            "smallest 0.620 (Shirt); 9 of 10 classes >= 0.80");
+  const std::string md = app::recall_report(o, {"min_recall", "min recall", false, "none"});
+  EXPECT_HAS(md, "| 6 Shirt | 0.810 | 0.620 | 0.810 | 0.620 | 1.5 | 20 |");
+  EXPECT_HAS(md, "| 1 | 0.700 (Shirt) | 0.620 (Shirt) | 87.00 | 88.00 |");
+  EXPECT_HAS(md, "| 0 | 0.100 (T-shirt/top) |");
+  EXPECT_HAS(md, "- Mode: quick. Data: Fashion-MNIST from `/data`, the first 20000 training");
+  const nlohmann::json r = app::recall_results(o);
+  EXPECT_EQ(r["default"]["min_train_recall"], 0.81);
+  EXPECT_EQ(r["default"]["epochs"].size(), 3u);
+  EXPECT_EQ(r["unconstrained"].count("multiplier"), 0u);
+  EXPECT_EQ(r["class_names"][6], "Shirt");
+}
+
+TEST(RecallReport, AClassBelowTheTargetFailsTheDefaultsCheck) {
+  app::RecallOutcome o = recall_outcome();
+  o.default_run.epochs.back().recall[4] = 0.795;  // Coat
+  o.unconstrained.epochs.back().recall[6] = 0.8;  // nothing binds
+  const std::vector<Check> checks = app::recall_checks(o);
+  const Check d = find_check(checks, "default: every class >= 0.80 training recall");
+  EXPECT_FALSE(d.holds);
+  EXPECT_EQ(d.measured, "smallest 0.795 (Coat); 9 of 10 classes >= 0.80");
+  EXPECT_FALSE(find_check(checks, "unconstrained training leaves some class below").holds);
+  EXPECT_HAS(app::recall_report(o, {"min_recall", "min recall", false, "none"}),
+             "| 4 Coat | **0.795** |");
+}
+
+// ---- per-example -------------------------------------------------------------------------------
+
+app::PerExampleEpoch per_example_epoch(int64_t epoch, double above, double mean_loss) {
+  app::PerExampleEpoch e;
+  e.epoch = epoch;
+  e.above = above;
+  e.mean_loss = mean_loss;
+  e.accuracy = 100 * (1 - above);
+  return e;
+}
+
+/// Quick mode, 5,000 examples, 2 epochs: the default ends with 5% above the bound, unconstrained
+/// training with 20%.
+app::PerExampleOutcome per_example_outcome() {
+  app::PerExampleOutcome o;
+  feasible::app::RunConfig config;
+  config.quick = true;
+  o.settings = app::per_example_settings(config);
+  o.settings.epochs = 2;
+  o.data_dir = "/data";
+  o.train_examples = 5000;
+  o.test_examples = 10000;
+  o.default_run.method = "default";
+  o.default_run.epochs = {per_example_epoch(0, 1.0, 2.3), per_example_epoch(1, 0.2, 0.4),
+                          per_example_epoch(2, 0.05, 0.2)};
+  o.default_run.mean_multiplier = 0.1;
+  o.default_run.max_multiplier = 3;
+  o.default_run.penalty = 0.02;
+  o.unconstrained.method = "unconstrained";
+  o.unconstrained.epochs = {per_example_epoch(0, 1.0, 2.3), per_example_epoch(1, 0.3, 0.5),
+                            per_example_epoch(2, 0.2, 0.35)};
+  return o;
+}
+
+TEST(PerExampleReport, TheCheckHoldsWhenTheDefaultLeavesFewerAboveTheBound) {
+  const app::PerExampleOutcome o = per_example_outcome();
+  const std::vector<Check> checks = app::per_example_checks(o);
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_TRUE(checks[0].holds);
+  EXPECT_HAS(checks[0].name,
+             "default: fewer examples above the bound than unconstrained "
+             "training, at equal epochs (2, on the whole training subset)");
+  EXPECT_EQ(checks[0].measured, "default 5.0% (250 of 5000), unconstrained 20.0% (1000 of 5000)");
+  const std::string md = app::per_example_report(o, {"above_bound", "above", false, "none"});
+  EXPECT_HAS(md, "| **default** (no dual step) | 5.0% (250 of 5000) | 0.200 |");
+  EXPECT_HAS(md, "| 1 | 20.0 | 30.0 | 0.400 | 0.500 |");
+  EXPECT_HAS(md, "largest 3; its calibrated penalty is 0.02");
+  EXPECT_HAS(md, "That is 5000 constraints, one multiplier per example");
+  const nlohmann::json r = app::per_example_results(o);
+  EXPECT_EQ(r["default"]["fraction_above"], 0.05);
+  EXPECT_EQ(r["default"]["max_multiplier"], 3);
+  EXPECT_EQ(r["unconstrained"].count("penalty"), 0u);
+  EXPECT_EQ(r["settings"]["bound"], 0.5);
+}
+
+TEST(PerExampleReport, ADefaultNoBetterThanUnconstrainedFailsTheCheck) {
+  app::PerExampleOutcome o = per_example_outcome();
+  o.default_run.epochs.back().above = 0.25;
+  const std::vector<Check> checks = app::per_example_checks(o);
+  EXPECT_FALSE(checks[0].holds);
+  EXPECT_EQ(checks[0].measured, "default 25.0% (1250 of 5000), unconstrained 20.0% (1000 of 5000)");
+  o.default_run.epochs.back().above = 0.2;  // equal is not fewer
+  EXPECT_FALSE(app::per_example_checks(o)[0].holds);
 }
 
 // ---- statistics --------------------------------------------------------------------------------

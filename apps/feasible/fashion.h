@@ -1,0 +1,54 @@
+#pragma once
+/// \file fashion.h
+/// Fashion-MNIST for the experiments that train on it (sparsity, recall, per-example): the folder
+/// it is read from, the check made before any work starts, a training subset, a small MLP and
+/// its per-class and per-example evaluation.
+
+#include <feasible/data.h>
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "apps/feasible/cli.h"
+
+namespace feasible::app {
+
+/// The ten Fashion-MNIST classes, in label order ("T-shirt/top", ..., "Ankle boot").
+const std::vector<std::string>& fashion_class_names();
+
+/// The folder of the Fashion-MNIST files: --data, or Debian's /usr/share/datasets/fashion-mnist.
+std::string fashion_data_dir(const RunConfig& config);
+
+/// Whether `experiment` reads Fashion-MNIST ("sparsity", "recall", "per-example").
+bool needs_fashion_mnist(const std::string& experiment);
+
+/// Empty if the four Fashion-MNIST files exist in fashion_data_dir(config), else a message that
+/// names `experiment`, the missing path and the Debian package.
+std::string fashion_data_problem(const RunConfig& config, const std::string& experiment);
+
+/// Fashion-MNIST as a run uses it.
+struct FashionData {
+  data::Dataset train;  ///< the training subset
+  data::Dataset test;   ///< the test set
+};
+
+/// Reads both splits from `dir` and keeps the first `train_examples` training examples (0: all).
+/// Throws std::runtime_error naming the file and the package when they cannot be read.
+FashionData load_fashion(const std::string& dir, int64_t train_examples);
+
+/// An MLP 784-hidden-10 with ReLU (hidden = 0: a linear model 784-10), initialised from
+/// torch::manual_seed(seed).
+torch::nn::Sequential make_fashion_mlp(int64_t hidden, uint64_t seed);
+
+/// The recall of each class on `dataset` (float64 [10]; a class without examples gets 1), the
+/// model in eval mode, without gradients.
+torch::Tensor per_class_recall(torch::nn::Sequential& model, const data::Dataset& dataset);
+
+/// The cross-entropy of each example of `dataset` (float64 [N]), without gradients.
+torch::Tensor per_example_loss(torch::nn::Sequential& model, const data::Dataset& dataset);
+
+/// The accuracy (%) of `model` on `dataset`, without gradients.
+double fashion_accuracy(torch::nn::Sequential& model, const data::Dataset& dataset);
+
+}  // namespace feasible::app
