@@ -55,7 +55,9 @@ std::shared_ptr<optim::AugmentedDual> make_dual(
   std::vector<torch::Tensor> duals = problem.dual_parameters();
   if (duals.empty()) return nullptr;
   const double beta = DefaultOptimizer::kBaseShare * (1.0 - detail::primal_momentum(primal));
-  auto dual = std::make_shared<optim::AugmentedDual>(duals, optim::AugmentedDualOptions(beta));
+  auto dual = std::make_shared<optim::AugmentedDual>(
+      duals,
+      optim::AugmentedDualOptions(beta).windup_guard(1.0 - DefaultOptimizer::kPenaltyFraction));
   for (const auto& c : problem.constraints()) {
     const auto range = c.multiplier()->bounds();
     dual->set_penalty(c.multiplier()->parameters()[0], torch::zeros({}), range.first, range.second);

@@ -63,6 +63,31 @@ TEST(Default, ReachesTheConcaveExamplesOptimum) {
   }
 }
 
+// The setting of `feasible reproduce concave` at eps = 0.1: x0 = 0.5, step 0.01. The penalty
+// pulls x from 0.5 towards 0.1 in a few steps; a base multiplier that integrated that transient
+// (the windup guard off) carried x past x* to 0, a stationary point of cos on the box where it
+// stayed (measured: x = 0 after 3000 steps).
+TEST(Default, TheConcaveExampleFromTheExperimentsStartDoesNotOvershoot) {
+  torch::Tensor x = dvec({0.5}).requires_grad_(true);
+  Problem problem;
+  Constraint c = problem.add_constraint("sin", f64());
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.01));
+  auto opt = feasible::make_default_optimizer(problem, sgd);
+  opt->add_projection({x}, feasible::projection::box(0.0, M_PI / 2));
+  double lowest = 1.0;
+  for (int t = 0; t < 3000; ++t) {
+    opt->step([&] {
+      ProblemState st(torch::cos(x).sum());
+      st.observe(c, ConstraintState(torch::sin(x) - 0.1));
+      return st;
+    });
+    lowest = std::min(lowest, x.item<double>());
+  }
+  EXPECT_GT(lowest, 0.0) << "x never reaches the stationary endpoint 0";
+  EXPECT_NEAR(x.item<double>(), std::asin(0.1), 1e-6);
+}
+
 // min ||x - a||^2 s.t. sum(x) = 1 and x_0 <= 0.1 (two groups): x* and lambda* by hand.
 struct SmallQp {
   torch::Tensor x = dvec({0.0, 0.0, 0.0}).requires_grad_(true);
@@ -171,12 +196,44 @@ TEST(AugmentedDual, FollowsTheFormulaByHand) {
   }
 }
 
+// The windup guard by hand (r0 = 0.6, c = 2, beta = 0.5): the base moves by
+// w beta c g with w = clamp((r - r0) / (1 - r0), 0, 1), r = g / g_prev; w = 1 for the first
+// observation and a sign change; an entry's zero gradient keeps its g_prev. Both update paths.
+TEST(AugmentedDual, TheWindupGuardByHand) {
+  const std::vector<double> gs = {1.0, 0.5, 0.9, 0.72, -0.1, 0.0, -0.05};
+  const std::vector<double> ws = {1.0, 0.0, 1.0, 0.5, 1.0, 0.0, 0.0};  // by hand from gs
+  for (bool contiguous : {true, false}) {
+    torch::Tensor lam = contiguous
+                            ? dvec({0.0, 0.0}).requires_grad_(true)
+                            : torch::zeros({2, 2}, torch::kFloat64).t()[0].requires_grad_(true);
+    ASSERT_EQ(lam.is_contiguous(), contiguous);
+    feasible::optim::AugmentedDual dual(
+        {lam}, feasible::optim::AugmentedDualOptions(0.5).windup_guard(0.6));
+    dual.set_penalty(lam, dvec({2.0, 2.0}), -INFINITY, INFINITY);
+    double bar = 0.0;
+    for (size_t t = 0; t < gs.size(); ++t) {
+      lam.mutable_grad() = -dvec({gs[t], gs[t]});
+      dual.step();
+      EXPECT_NEAR(lam[0].item<double>(), bar + 2.0 * gs[t], 1e-15) << t;
+      bar += ws[t] * 0.5 * 2.0 * gs[t];
+      EXPECT_NEAR(dual.state_of(lam)->base()[1].item<double>(), bar, 1e-15)
+          << "step " << t << (contiguous ? " (in place)" : " (tensor path)");
+    }
+    EXPECT_DOUBLE_EQ(dual.state_of(lam)->previous()[0].item<double>(), 0.05);
+  }
+}
+
 TEST(AugmentedDual, RefusesBadInput) {
   torch::Tensor lam = dvec({0.0}).requires_grad_(true);
   EXPECT_HAS(error_of([&] {
                feasible::optim::AugmentedDual d({lam}, feasible::optim::AugmentedDualOptions(0));
              }),
              "AugmentedDualOptions.beta must be in (0, 1], got 0");
+  EXPECT_HAS(error_of([&] {
+               feasible::optim::AugmentedDual d(
+                   {lam}, feasible::optim::AugmentedDualOptions(0.5).windup_guard(1.0));
+             }),
+             "AugmentedDualOptions.windup_guard must be in [0, 1), got 1");
   feasible::optim::AugmentedDual dual({lam});
   lam.mutable_grad() = dvec({1.0});
   EXPECT_HAS(error_of([&] { dual.step(); }), "call set_penalty before its first step");
@@ -295,24 +352,31 @@ namespace {
 // base - beta * step into one multiply-add, so the two may differ in the last bit per step:
 // over 50 steps of O(1) values, 1e-13 absolute bounds that and fails on any real difference.
 TEST(AugmentedDual, TheInPlacePathEqualsTheTensorPath) {
-  torch::manual_seed(5);
-  const torch::Tensor start = torch::rand({3, 2}, torch::kFloat64);
-  torch::Tensor fast = start.clone().requires_grad_(true);
-  torch::Tensor slow = start.t().contiguous().t().requires_grad_(true);  // same values, strided
-  ASSERT_FALSE(slow.is_contiguous());
-  feasible::optim::AugmentedDual a({fast}, feasible::optim::AugmentedDualOptions(0.3));
-  feasible::optim::AugmentedDual b({slow}, feasible::optim::AugmentedDualOptions(0.3));
-  const torch::Tensor c = torch::rand({3, 2}, torch::kFloat64) * 3;
-  a.set_penalty(fast, c, 0.0, 2.0);
-  b.set_penalty(slow, c, 0.0, 2.0);
-  for (int t = 0; t < 50; ++t) {
-    const torch::Tensor g = torch::randn({3, 2}, torch::kFloat64);
-    fast.mutable_grad() = g.clone();
-    slow.mutable_grad() = g.t().contiguous().t();
-    a.step();
-    b.step();
-    ASSERT_TRUE(torch::allclose(fast.detach(), slow.detach().contiguous(), 0, 1e-13))
-        << "step " << t;
+  for (double guard : {0.0, 0.6}) {
+    torch::manual_seed(5);
+    const torch::Tensor start = torch::rand({3, 2}, torch::kFloat64);
+    torch::Tensor fast = start.clone().requires_grad_(true);
+    torch::Tensor slow = start.t().contiguous().t().requires_grad_(true);  // same values, strided
+    ASSERT_FALSE(slow.is_contiguous());
+    feasible::optim::AugmentedDual a(
+        {fast}, feasible::optim::AugmentedDualOptions(0.3).windup_guard(guard));
+    feasible::optim::AugmentedDual b(
+        {slow}, feasible::optim::AugmentedDualOptions(0.3).windup_guard(guard));
+    const torch::Tensor c = torch::rand({3, 2}, torch::kFloat64) * 3;
+    a.set_penalty(fast, c, 0.0, 2.0);
+    b.set_penalty(slow, c, 0.0, 2.0);
+    for (int t = 0; t < 50; ++t) {
+      const torch::Tensor g = torch::randn({3, 2}, torch::kFloat64);
+      fast.mutable_grad() = g.clone();
+      slow.mutable_grad() = g.t().contiguous().t();
+      a.step();
+      b.step();
+      ASSERT_TRUE(torch::allclose(fast.detach(), slow.detach().contiguous(), 0, 1e-13))
+          << "step " << t << ", guard " << guard;
+      ASSERT_TRUE(torch::allclose(a.state_of(fast)->base(), b.state_of(slow)->base().contiguous(),
+                                  0, 1e-13))
+          << "step " << t << ", guard " << guard;
+    }
   }
 }
 

@@ -63,7 +63,8 @@ class DefaultOptimizer : public ConstrainedOptimizer {
   int64_t calibrations() const;
   /// The recipe's constants (docs/defaults.md): the fraction p of a violation that one primal
   /// step along the constraint's gradient removes, and the base multiplier's share beta for a
-  /// primal optimizer without momentum.
+  /// primal optimizer without momentum. The dual's windup guard is 1 - p
+  /// (optim::AugmentedDualOptions::windup_guard).
   static constexpr double kPenaltyFraction = 0.4;
   static constexpr double kBaseShare = 0.25;
 

@@ -4,6 +4,8 @@
 #include <ATen/Dispatch.h>
 #include <torch/optim/serialize.h>
 
+#include <algorithm>
+
 #include "src/state_key.h"
 #include "src/validate.h"
 
@@ -25,19 +27,24 @@ AugmentedDualOptions::AugmentedDualOptions(double beta) : beta_(beta) {}
 void AugmentedDualOptions::validate() const {
   const detail::Validator check("AugmentedDualOptions");
   check.require(beta() > 0 && beta() <= 1, "beta", "be in (0, 1]", beta());
+  check.require(windup_guard() >= 0 && windup_guard() < 1, "windup_guard", "be in [0, 1)",
+                windup_guard());
 }
 
 void AugmentedDualOptions::serialize(torch::serialize::OutputArchive& archive) const {
   archive.write("beta", torch::tensor(beta_, torch::kFloat64));
+  archive.write("windup_guard", torch::tensor(windup_guard_, torch::kFloat64));
 }
 
 void AugmentedDualOptions::serialize(torch::serialize::InputArchive& archive) {
   beta_ = read_double(archive, "beta");
+  windup_guard_ = read_double(archive, "windup_guard");
 }
 
 void AugmentedDualParamState::serialize(torch::serialize::OutputArchive& archive) const {
   archive.write("base", base_, true);
   archive.write("penalty", penalty_, true);
+  archive.write("previous", previous_, true);
   archive.write("lower", torch::tensor(lower_, torch::kFloat64), true);
   archive.write("upper", torch::tensor(upper_, torch::kFloat64), true);
   archive.write("step", torch::tensor(step_), true);
@@ -46,6 +53,7 @@ void AugmentedDualParamState::serialize(torch::serialize::OutputArchive& archive
 void AugmentedDualParamState::serialize(torch::serialize::InputArchive& archive) {
   archive.read("base", base_, true);
   archive.read("penalty", penalty_, true);
+  archive.read("previous", previous_, true);
   lower_ = read_double(archive, "lower");
   upper_ = read_double(archive, "upper");
   torch::Tensor t;
@@ -55,15 +63,32 @@ void AugmentedDualParamState::serialize(torch::serialize::InputArchive& archive)
 
 namespace {
 
+// The windup guard's weight of one entry (1 with the guard off, r0 = 0): see
+// AugmentedDualOptions::windup_guard.
+double windup_weight(double g, double g_prev, double r0) {
+  if (r0 == 0 || g_prev == 0) return 1.0;
+  const double r = g / g_prev;
+  if (r < 0) return 1.0;
+  return std::min(1.0, std::max(0.0, (r - r0) / (1 - r0)));
+}
+
+// The weights of a whole tensor, as windup_weight per entry (tensor path).
+torch::Tensor windup_weights(const torch::Tensor& g, const torch::Tensor& g_prev, double r0) {
+  const torch::Tensor r = g / g_prev;
+  const torch::Tensor w = ((r - r0) / (1 - r0)).clamp_(0, 1);
+  return torch::where((g_prev == 0).logical_or_(r < 0), torch::ones_like(w), w);
+}
+
 // The update in one pass over the values (contiguous CPU tensors of one floating dtype, as a
 // dense multiplier's are): the same arithmetic as the tensor expressions of step(), in the same
 // order (ATen's kernels may fuse a multiply-add there, so the last bit may differ). False
 // (nothing done) when the tensors do not qualify.
-bool update_in_place(torch::Tensor& p, AugmentedDualParamState& st, double beta) {
+bool update_in_place(torch::Tensor& p, AugmentedDualParamState& st, double beta, double r0) {
   const torch::Tensor& g = p.grad();
   const torch::Tensor& base = st.base();
   const torch::Tensor& c = st.penalty();
-  for (const torch::Tensor* t : {&g, &base, &c}) {
+  const torch::Tensor& prev = st.previous();
+  for (const torch::Tensor* t : {&g, &base, &c, &prev}) {
     if (!t->is_cpu() || !t->is_contiguous() || t->scalar_type() != p.scalar_type() ||
         t->numel() != p.numel()) {
       return false;
@@ -76,13 +101,16 @@ bool update_in_place(torch::Tensor& p, AugmentedDualParamState& st, double beta)
     scalar_t* bar = base.data_ptr<scalar_t>();
     const scalar_t* grad = g.data_ptr<scalar_t>();
     const scalar_t* pen = c.data_ptr<scalar_t>();
+    scalar_t* last = prev.data_ptr<scalar_t>();
     const auto lo = static_cast<scalar_t>(st.lower()), hi = static_cast<scalar_t>(st.upper());
     const auto b = static_cast<scalar_t>(beta);
     auto clamp = [&](scalar_t x) { return x < lo ? lo : (x > hi ? hi : x); };
     for (int64_t i = 0; i < p.numel(); ++i) {
       const scalar_t step = pen[i] * grad[i];
       lam[i] = clamp(bar[i] - step);
-      bar[i] = clamp(bar[i] - b * step);
+      const scalar_t w = static_cast<scalar_t>(windup_weight(grad[i], last[i], r0));
+      bar[i] = clamp(bar[i] - w * b * step);
+      if (grad[i] != 0) last[i] = grad[i];
     }
     done = true;
   });
@@ -105,7 +133,8 @@ torch::Tensor AugmentedDual::step(LossClosure closure) {
     loss = closure();
   }
   for (auto& group : param_groups_) {
-    const double beta = static_cast<const AugmentedDualOptions&>(group.options()).beta();
+    const auto& options = static_cast<const AugmentedDualOptions&>(group.options());
+    const double beta = options.beta(), r0 = options.windup_guard();
     for (size_t i = 0; i < group.params().size(); ++i) {
       torch::Tensor& p = group.params()[i];
       if (!p.grad().defined()) continue;
@@ -115,10 +144,16 @@ torch::Tensor AugmentedDual::step(LossClosure closure) {
       TORCH_CHECK(it != state_.end(), "AugmentedDual: parameter ", i,
                   " has no penalty; call set_penalty before its first step");
       auto& st = static_cast<AugmentedDualParamState&>(*it->second);
-      if (!update_in_place(p, st, beta)) {
+      if (!update_in_place(p, st, beta, r0)) {
         const torch::Tensor step = st.penalty() * p.grad();  // -c g
         p.copy_((st.base() - step).clamp_(st.lower(), st.upper()));
-        st.base().sub_(step, beta).clamp_(st.lower(), st.upper());
+        if (r0 > 0) {
+          st.base().sub_(step * windup_weights(p.grad(), st.previous(), r0), beta);
+        } else {
+          st.base().sub_(step, beta);
+        }
+        st.base().clamp_(st.lower(), st.upper());
+        st.previous().copy_(torch::where(p.grad() != 0, p.grad(), st.previous()));
       }
       st.step(st.step() + 1);
     }
@@ -139,6 +174,7 @@ void AugmentedDual::set_penalty(const torch::Tensor& param, const torch::Tensor&
   if (it == state_.end()) {
     auto st = std::make_unique<AugmentedDualParamState>();
     st->base(param.detach().clone());
+    st->previous(torch::zeros_like(param.detach()));
     it = state_.emplace(key_of(param), std::move(st)).first;
   }
   auto& st = static_cast<AugmentedDualParamState&>(*it->second);

@@ -15,11 +15,20 @@ struct AugmentedDualOptions : public torch::optim::OptimizerCloneableOptions<Aug
   /// \param beta  the fraction of the penalty that moves the base multiplier, in (0, 1].
   AugmentedDualOptions(double beta = 0.25);  // NOLINT(google-explicit-constructor)
   /// Throws c10::Error ("AugmentedDualOptions.beta must be in (0, 1], got <value>") unless
-  /// 0 < beta <= 1.
+  /// 0 < beta <= 1, and likewise unless 0 <= windup_guard < 1.
   void validate() const;
   /// The base multiplier's step as a fraction of the penalty: lambda_bar += beta * c * g.
   /// Range (0, 1]. Default 0.25 (docs/defaults.md explains the choice).
   TORCH_ARG(double, beta);
+  /// The windup guard r0, in [0, 1); 0 (the default) turns it off. With it on, the base
+  /// multiplier's step is weighted per entry by w = clamp((r - r0) / (1 - r0), 0, 1), where
+  /// r = g_t / g_prev is the ratio of the entry's violation to its last nonzero one: a violation
+  /// that shrinks by the factor r0 or faster per step moves lambda_bar not at all (the penalty
+  /// is already removing it: integrating that transient would overshoot), one that stalls or
+  /// grows (r >= 1) moves it fully, and a sign change or a first observation (no g_prev) too.
+  /// make_default_optimizer sets r0 = 1 - p = 0.6, the shrink factor the penalty alone gives
+  /// per step (docs/defaults.md, "The windup guard").
+  TORCH_ARG(double, windup_guard) = 0.0;
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;
@@ -41,6 +50,9 @@ struct AugmentedDualParamState
   TORCH_ARG(double, lower) = -std::numeric_limits<double>::infinity();
   /// Upper end of the interval (+inf unless the multiplier has a maximum).
   TORCH_ARG(double, upper) = std::numeric_limits<double>::infinity();
+  /// The last nonzero g (as the negated gradient, -g) per entry, 0 where none was seen yet: the
+  /// windup guard's reference (kept up to date with the guard off too).
+  TORCH_ARG(torch::Tensor, previous);
   /// Number of steps taken on this parameter.
   TORCH_ARG(int64_t, step) = 0;
 
@@ -53,7 +65,9 @@ struct AugmentedDualParamState
 /// g_t = -grad (the engine writes the negated ascent direction into `.grad()`), per entry:
 ///
 ///   lambda_{t+1}     = clamp(lambda_bar_t + c g_t,        lower, upper)   (the parameter)
-///   lambda_bar_{t+1} = clamp(lambda_bar_t + beta c g_t,   lower, upper)   (the state)
+///   lambda_bar_{t+1} = clamp(lambda_bar_t + w beta c g_t, lower, upper)   (the state)
+///
+/// where w = 1 unless the windup guard is on (AugmentedDualOptions::windup_guard).
 ///
 /// Under AlternatingDualPrimalOptimizer with the Lagrangian formulation, the primal step then
 /// reads the gradient grad f(x_t) + [lambda_bar_t + c g(x_t)]+ grad g(x_t), which is the
