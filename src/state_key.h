@@ -26,5 +26,13 @@ Key key_of(const torch::Tensor& p) {
   }
 }
 
+/// The state of parameter `p` in an optimizer's state map, as its own state type State; nullptr
+/// when the optimizer holds none for it (the state_of() getters of feasible's dual optimizers).
+template <typename State, typename StateMap>
+const State* state_in(const StateMap& state, const torch::Tensor& p) {
+  auto it = state.find(key_of(p));
+  return it == state.end() ? nullptr : static_cast<const State*>(it->second.get());
+}
+
 }  // namespace detail
 }  // namespace feasible

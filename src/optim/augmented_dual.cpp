@@ -192,9 +192,7 @@ void AugmentedDual::load(torch::serialize::InputArchive& archive) {
 }
 
 const AugmentedDualParamState* AugmentedDual::state_of(const torch::Tensor& param) const {
-  auto it = state_.find(key_of(param));
-  return it == state_.end() ? nullptr
-                            : static_cast<const AugmentedDualParamState*>(it->second.get());
+  return detail::state_in<AugmentedDualParamState>(state_, param);
 }
 
 }  // namespace optim

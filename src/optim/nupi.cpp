@@ -171,8 +171,7 @@ void NuPI::load(torch::serialize::InputArchive& archive) {
 }
 
 const NuPIParamState* NuPI::state_of(const torch::Tensor& param) const {
-  auto it = state_.find(key_of(param));
-  return it == state_.end() ? nullptr : static_cast<const NuPIParamState*>(it->second.get());
+  return detail::state_in<NuPIParamState>(state_, param);
 }
 
 }  // namespace optim

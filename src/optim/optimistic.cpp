@@ -103,9 +103,7 @@ void OptimisticGradient::load(torch::serialize::InputArchive& archive) {
 }
 
 const OptimisticGradientParamState* OptimisticGradient::state_of(const torch::Tensor& param) const {
-  auto it = state_.find(key_of(param));
-  return it == state_.end() ? nullptr
-                            : static_cast<const OptimisticGradientParamState*>(it->second.get());
+  return detail::state_in<OptimisticGradientParamState>(state_, param);
 }
 
 }  // namespace optim
