@@ -2,7 +2,7 @@
 #pragma once
 #include <torch/torch.h>
 
-#include <sstream>
+#include <cstdio>
 #include <string>
 #include <type_traits>
 
@@ -18,9 +18,12 @@ using StateKey = std::decay_t<decltype(std::declval<torch::optim::Optimizer&>().
 template <typename Key = StateKey>
 Key key_of(const torch::Tensor& p) {
   if constexpr (std::is_same<Key, std::string>::value) {
-    std::ostringstream os;
-    os << p.unsafeGetTensorImpl();
-    return os.str();
+    // LibTorch prints the address with an ostream ("0x" and lowercase hex); glibc's %p writes
+    // the same for a non-null pointer, without an ostringstream's construction per lookup.
+    char text[2 + 2 * sizeof(void*) + 1];
+    const int n =
+        std::snprintf(text, sizeof text, "%p", static_cast<const void*>(p.unsafeGetTensorImpl()));
+    return std::string(text, static_cast<size_t>(n));
   } else {
     return static_cast<Key>(p.unsafeGetTensorImpl());
   }

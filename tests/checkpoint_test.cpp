@@ -271,6 +271,25 @@ using feasible_test::key_of;
 
 using Named = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// feasible finds a parameter's state in any optimizer by the key LibTorch itself uses: on
+// LibTorch 1.x the TensorImpl address as an ostream prints it, on 2.x the address. A torch Adam
+// after one step holds state under that key for each of its parameters.
+TEST(StateKey, IsLibTorchsOwnKey) {
+  torch::Tensor a = torch::ones({2}, torch::kFloat64).requires_grad_(true);
+  torch::Tensor b = torch::ones({3}, torch::kFloat64).requires_grad_(true);
+  torch::optim::Adam adam({a, b}, torch::optim::AdamOptions(0.1));
+  (a.sum() + b.sum()).backward();
+  adam.step();
+  for (const torch::Tensor& p : {a, b}) {
+    EXPECT_NE(adam.state().find(key_of(p)), adam.state().end());
+    if constexpr (std::is_same<decltype(key_of(p)), std::string>::value) {
+      std::ostringstream os;
+      os << p.unsafeGetTensorImpl();
+      EXPECT_EQ(key_of(p), os.str());
+    }
+  }
+}
+
 // Every tensor of an optimizer's state, by parameter position, plus the saved point.
 void optimizer_state(const torch::optim::Optimizer& o, const std::string& label, Named& out) {
   size_t k = 0;
