@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/feasible/cli.h"
+#include "apps/feasible/output.h"
 
 namespace feasible::app {
 
@@ -36,6 +37,27 @@ struct FashionData {
 /// Reads both splits from `dir` and keeps the first `train_examples` training examples (0: all).
 /// Throws std::runtime_error naming the file and the package when they cannot be read.
 FashionData load_fashion(const std::string& dir, int64_t train_examples);
+
+/// A workload of the default optimizer (recall, per-example): loads the data of `settings` and
+/// trains the default run and then the unconstrained run with `train_one(data, settings,
+/// use_default, progress)`. `Outcome` has `settings`, `data_dir`, `train_examples`,
+/// `test_examples`, `default_run` and `unconstrained`. Throws std::runtime_error when the data
+/// cannot be read.
+template <class Outcome, class Settings, class TrainOne>
+Outcome train_default_and_unconstrained(const RunConfig& config, Progress& progress,
+                                        const std::string& experiment, const Settings& settings,
+                                        TrainOne train_one) {
+  Outcome o;
+  o.settings = settings;
+  o.data_dir = fashion_data_dir(config);
+  const FashionData data = load_fashion(o.data_dir, o.settings.train_examples);
+  o.train_examples = data.train.size();
+  o.test_examples = data.test.size();
+  progress.start_experiment(experiment, 2.0 * static_cast<double>(o.settings.epochs));
+  o.default_run = train_one(data, o.settings, true, progress);
+  o.unconstrained = train_one(data, o.settings, false, progress);
+  return o;
+}
 
 /// An MLP 784-hidden-10 with ReLU (hidden = 0: a linear model 784-10), initialised from
 /// torch::manual_seed(seed).

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "apps/feasible/fashion_workload.h"
 #include "apps/feasible/per_example.h"
 
 namespace feasible::app {
@@ -59,25 +60,13 @@ std::vector<Check> per_example_checks(const PerExampleOutcome& o) {
 nlohmann::json per_example_results(const PerExampleOutcome& o) {
   const PerExampleSettings& s = o.settings;
   nlohmann::json results;
-  results["settings"] = {
-      {"data",
-       {{"dataset", "Fashion-MNIST (Xiao, Rasul, Vollgraf 2017), Debian dataset-fashion-mnist"},
-        {"dir", o.data_dir},
-        {"train_examples", o.train_examples},
-        {"test_examples", o.test_examples}}},
-      {"mode", s.mode},
-      {"model", "MLP 784-" + std::to_string(s.hidden) + "-10, ReLU"},
-      {"epochs", s.epochs},
-      {"batch_size", s.batch_size},
-      {"primal", "Adam"},
-      {"lr", s.lr},
-      {"bound", s.bound},
-      {"constraint",
-       "one inequality of size N (one entry per training example), cross-entropy_i - bound <= 0, "
-       "MultiplierKind::kIndexed, the batch observed through its indices"},
-      {"default", "feasible::make_default_optimizer with the Adam above, no dual step"},
-      {"unconstrained", "the same Adam on the mean cross-entropy alone, same start and batches"},
-      {"seed", s.seed}};
+  results["settings"] = fashion_workload_settings(o);
+  results["settings"]["bound"] = s.bound;
+  results["settings"]["constraint"] =
+      "one inequality of size N (one entry per training example), cross-entropy_i - bound <= 0, "
+      "MultiplierKind::kIndexed, the batch observed through its indices";
+  results["settings"]["unconstrained"] =
+      "the same Adam on the mean cross-entropy alone, same start and batches";
   results["default"] = run_json(o.default_run);
   results["unconstrained"] = run_json(o.unconstrained);
   return results;

@@ -127,16 +127,8 @@ PerExampleSettings per_example_settings(const RunConfig& config) {
 }
 
 PerExampleOutcome train_per_example_experiment(const RunConfig& config, Progress& progress) {
-  PerExampleOutcome o;
-  o.settings = per_example_settings(config);
-  o.data_dir = fashion_data_dir(config);
-  const FashionData data = load_fashion(o.data_dir, o.settings.train_examples);
-  o.train_examples = data.train.size();
-  o.test_examples = data.test.size();
-  progress.start_experiment("per-example", 2.0 * static_cast<double>(o.settings.epochs));
-  o.default_run = train_one(data, o.settings, true, progress);
-  o.unconstrained = train_one(data, o.settings, false, progress);
-  return o;
+  return train_default_and_unconstrained<PerExampleOutcome>(
+      config, progress, "per-example", per_example_settings(config), train_one);
 }
 
 nlohmann::json run_per_example(const ExperimentContext& context) {

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "apps/feasible/fashion_workload.h"
 #include "apps/feasible/recall.h"
 
 namespace feasible::app {
@@ -79,26 +80,14 @@ std::vector<Check> recall_checks(const RecallOutcome& o) {
 nlohmann::json recall_results(const RecallOutcome& o) {
   const RecallSettings& s = o.settings;
   nlohmann::json results;
-  results["settings"] = {
-      {"data",
-       {{"dataset", "Fashion-MNIST (Xiao, Rasul, Vollgraf 2017), Debian dataset-fashion-mnist"},
-        {"dir", o.data_dir},
-        {"train_examples", o.train_examples},
-        {"test_examples", o.test_examples}}},
-      {"mode", s.mode},
-      {"model", "MLP 784-" + std::to_string(s.hidden) + "-10, ReLU"},
-      {"epochs", s.epochs},
-      {"batch_size", s.batch_size},
-      {"primal", "Adam"},
-      {"lr", s.lr},
-      {"target_recall", s.target},
-      {"constraint",
-       "one dense constraint of 10 entries: per class, target - mean predicted probability of "
-       "the true class over the batch's examples of the class (primal); target - the batch's "
-       "0-1 recall of the class (strict violation, dual)"},
-      {"default", "feasible::make_default_optimizer with the Adam above, no dual step"},
-      {"unconstrained", "the same Adam on the cross-entropy alone, same start and batch order"},
-      {"seed", s.seed}};
+  results["settings"] = fashion_workload_settings(o);
+  results["settings"]["target_recall"] = s.target;
+  results["settings"]["constraint"] =
+      "one dense constraint of 10 entries: per class, target - mean predicted probability of "
+      "the true class over the batch's examples of the class (primal); target - the batch's "
+      "0-1 recall of the class (strict violation, dual)";
+  results["settings"]["unconstrained"] =
+      "the same Adam on the cross-entropy alone, same start and batch order";
   results["default"] = run_json(o.default_run);
   results["unconstrained"] = run_json(o.unconstrained);
   results["class_names"] = std::vector<std::string>(kClassNames, kClassNames + 10);

@@ -160,16 +160,8 @@ RecallSettings recall_settings(const RunConfig& config) {
 }
 
 RecallOutcome train_recall_experiment(const RunConfig& config, Progress& progress) {
-  RecallOutcome o;
-  o.settings = recall_settings(config);
-  o.data_dir = fashion_data_dir(config);
-  const FashionData data = load_fashion(o.data_dir, o.settings.train_examples);
-  o.train_examples = data.train.size();
-  o.test_examples = data.test.size();
-  progress.start_experiment("recall", 2.0 * static_cast<double>(o.settings.epochs));
-  o.default_run = train_one(data, o.settings, true, progress);
-  o.unconstrained = train_one(data, o.settings, false, progress);
-  return o;
+  return train_default_and_unconstrained<RecallOutcome>(config, progress, "recall",
+                                                        recall_settings(config), train_one);
 }
 
 nlohmann::json run_recall(const ExperimentContext& context) {
