@@ -109,11 +109,16 @@ bool PrimalMetric::prepare(const torch::Tensor& loss) {
       weight_[k] = lr / (1.0 - static_cast<const SGDOptions&>(p.options()).momentum());
       continue;
     }
-    std::vector<torch::Tensor> own;  // the loss gradient over this optimizer's parameters
-    for (size_t j = 0; j < params_.size(); ++j) {
-      if (params_[j].optimizer == p.optimizer) own.push_back(grads[j]);
+    // The optimizer normalises each coordinate by its own gradient's size: the loss gradient's
+    // rms over this tensor, else over the optimizer's tensors, else the second moments.
+    double scale = rms({grads[k]});
+    if (!(scale > 0)) {
+      std::vector<torch::Tensor> own;
+      for (size_t j = 0; j < params_.size(); ++j) {
+        if (params_[j].optimizer == p.optimizer) own.push_back(grads[j]);
+      }
+      scale = rms(own);
     }
-    double scale = rms(own);
     if (!(scale > 0)) {
       const auto moments = second_moment_rms(p.optimizer);
       if (!moments) return false;

@@ -29,9 +29,12 @@ struct PrimalParameter {
 /// -P * gradient. SGD: lr / (1 - momentum), exactly. Adam, AdamW, RMSprop, Adagrad normalise
 /// the gradient by its own running size, and that size includes the multipliers' terms, so a
 /// P read from their second moments would shrink as the penalty grows and the penalty
-/// c = p / ||a||_P^2 would grow with it without end. For them P = lr / rms(grad f) over the
-/// optimizer's parameters: the step per unit gradient that the loss alone would give (scale
-/// free, like the optimizer), and the second moments' rms when the loss does not depend on them.
+/// c = p / ||a||_P^2 would grow with it without end. For them P = lr / rms(grad f) over each
+/// parameter tensor (the optimizer's tensors together when the loss does not reach the tensor,
+/// the second moments' rms when it reaches none of them): the step per unit gradient that the
+/// loss alone would give (scale free, like the optimizer). Per tensor, because the optimizer
+/// normalises each coordinate by its own gradient: L0 gates whose loss gradient is far smaller
+/// than the weights' move far more per unit gradient than an rms over all parameters says.
 class PrimalMetric {
  public:
   /// Throws (naming the optimizer) unless every optimizer is a supported type.
