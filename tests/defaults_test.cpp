@@ -173,7 +173,8 @@ TEST(Default, IsInvariantToTheLossScaleWithAdam) {
   const torch::Tensor x1 = run_qp(1, 1, 0.01, 300, true);
   const torch::Tensor x2 = run_qp(1e-3, 1, 0.01, 300, true);
   EXPECT_TRUE(torch::allclose(x1, x2, 0, 1e-4)) << x1 << x2;
-  EXPECT_TRUE(torch::allclose(x1, dvec({0.1, 0.8, 0.1}), 0, 2e-2)) << "near x* after 300 steps: " << x1;
+  EXPECT_TRUE(torch::allclose(x1, dvec({0.1, 0.8, 0.1}), 0, 2e-2))
+      << "near x* after 300 steps: " << x1;
 }
 
 // AugmentedDual by hand: lambda_{t+1} = [lambda_bar + c g]+, lambda_bar += beta c g.
