@@ -91,7 +91,9 @@ TEST(Unobserved, OccasionalConstraintsAreExpectedToBeMissing) {
     EXPECT_FALSE(std::isnan(r.max_violation())) << "t = " << t;
     EXPECT_EQ(r.at("sometimes").observed, t % 2 == 1);
     EXPECT_TRUE(r.at("sometimes").occasional);
-    if (t == 0) EXPECT_NEAR(r.max_violation(), 0.5, 1e-12);
+    if (t == 0) {
+      EXPECT_NEAR(r.max_violation(), 0.5, 1e-12);
+    }
   }
   EXPECT_TRUE(warnings.messages.empty());
   // A step that observes nothing at all vouches for nothing, occasional or not.
