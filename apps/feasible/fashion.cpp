@@ -64,6 +64,25 @@ FashionData load_fashion(const std::string& dir, int64_t train_examples) {
   return data;
 }
 
+std::unique_ptr<FashionTraining> make_fashion_training(
+    int64_t hidden, uint64_t seed, double lr,
+    const std::pair<std::string, ConstraintOptions>* constraint) {
+  auto t = std::make_unique<FashionTraining>();
+  t->model = make_fashion_mlp(hidden, seed);
+  auto adam =
+      std::make_shared<torch::optim::Adam>(t->model->parameters(), torch::optim::AdamOptions(lr));
+  if (constraint != nullptr) {
+    t->constraint = t->problem.add_constraint(constraint->first, constraint->second);
+    auto made = make_default_optimizer(t->problem, adam);
+    t->default_optimizer = made.get();
+    t->optimizer = std::move(made);
+  } else {
+    t->optimizer = std::make_unique<UnconstrainedOptimizer>(
+        t->problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{adam});
+  }
+  return t;
+}
+
 torch::nn::Sequential make_fashion_mlp(int64_t hidden, uint64_t seed) {
   torch::manual_seed(seed);
   torch::nn::Sequential model;

@@ -5,6 +5,7 @@
 /// its per-class and per-example evaluation.
 
 #include <feasible/data.h>
+#include <feasible/feasible.h>
 #include <torch/torch.h>
 
 #include <string>
@@ -62,6 +63,22 @@ Outcome train_default_and_unconstrained(const RunConfig& config, Progress& progr
 /// An MLP 784-hidden-10 with ReLU (hidden = 0: a linear model 784-10), initialised from
 /// torch::manual_seed(seed).
 torch::nn::Sequential make_fashion_mlp(int64_t hidden, uint64_t seed);
+
+/// What one run of a workload trains: the seeded MLP, its Adam, the problem with (for the
+/// default's run) one constraint, and the scheme that steps it.
+struct FashionTraining {
+  torch::nn::Sequential model;
+  Problem problem;
+  Constraint constraint;  ///< undefined for the unconstrained run
+  std::unique_ptr<ConstrainedOptimizer> optimizer;
+  DefaultOptimizer* default_optimizer = nullptr;  ///< `optimizer` for the default's run, else null
+};
+
+/// make_fashion_mlp(hidden, seed) with Adam at `lr`; with `constraint` (a name and its options)
+/// registered and make_default_optimizer, or (nullptr) an UnconstrainedOptimizer on the loss.
+std::unique_ptr<FashionTraining> make_fashion_training(
+    int64_t hidden, uint64_t seed, double lr,
+    const std::pair<std::string, ConstraintOptions>* constraint);
 
 /// The recall of each class on `dataset` (float64 [10]; a class without examples gets 1), the
 /// model in eval mode, without gradients.

@@ -41,24 +41,12 @@ PerExampleRun train_one(const FashionData& data, const PerExampleSettings& s, bo
                         Progress& progress) {
   using Clock = std::chrono::steady_clock;
   const int64_t n = data.train.size();
-  auto model = make_fashion_mlp(s.hidden, s.seed);
-  auto adam =
-      std::make_shared<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(s.lr));
-  Problem problem;
-  Constraint each;
-  std::unique_ptr<ConstrainedOptimizer> optimizer;
-  DefaultOptimizer* def = nullptr;
-  if (constrained) {
-    each = problem.add_constraint(
-        "loss_per_example",
-        ConstraintOptions(ConstraintKind::kInequality, n).multiplier(MultiplierKind::kIndexed));
-    auto made = make_default_optimizer(problem, adam);
-    def = made.get();
-    optimizer = std::move(made);
-  } else {
-    optimizer = std::make_unique<UnconstrainedOptimizer>(
-        problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{adam});
-  }
+  const std::pair<std::string, ConstraintOptions> spec{
+      "loss_per_example",
+      ConstraintOptions(ConstraintKind::kInequality, n).multiplier(MultiplierKind::kIndexed)};
+  const auto t = make_fashion_training(s.hidden, s.seed, s.lr, constrained ? &spec : nullptr);
+  auto& model = t->model;
+  const Constraint each = t->constraint;
   PerExampleRun run;
   run.method = constrained ? "default" : "unconstrained";
   progress.start_run(constrained ? "default optimizer, loss_i <= " + fmt(s.bound, 3)
@@ -73,7 +61,7 @@ PerExampleRun train_one(const FashionData& data, const PerExampleSettings& s, bo
       const torch::Tensor idx = order.narrow(0, first, std::min(s.batch_size, n - first));
       const torch::Tensor inputs = data.train.inputs.index_select(0, idx);
       const torch::Tensor targets = data.train.targets.index_select(0, idx);
-      optimizer->step([&] {
+      t->optimizer->step([&] {
         const torch::Tensor losses = torch::nn::functional::cross_entropy(
             model->forward(inputs), targets,
             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
@@ -90,11 +78,11 @@ PerExampleRun train_one(const FashionData& data, const PerExampleSettings& s, bo
                                        fixed(run.epochs.back().mean_loss, 3));
   }
   finish(run, model, data);
-  if (def != nullptr) {
-    const torch::Tensor lambda = problem.multiplier_values("loss_per_example");
+  if (t->default_optimizer != nullptr) {
+    const torch::Tensor lambda = t->problem.multiplier_values(each);
     run.mean_multiplier = lambda.mean().item<double>();
     run.max_multiplier = lambda.max().item<double>();
-    run.penalty = def->penalty(each).max().item<double>();
+    run.penalty = t->default_optimizer->penalty(each).max().item<double>();
   }
   progress.finish_run(fixed(100 * run.above(), 1) + "% above the bound");
   return run;

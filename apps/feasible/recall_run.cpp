@@ -49,22 +49,11 @@ ConstraintState recall_state(const torch::Tensor& logits, const torch::Tensor& t
 RecallRun train_one(const FashionData& data, const RecallSettings& s, bool constrained,
                     Progress& progress) {
   using Clock = std::chrono::steady_clock;
-  auto model = make_fashion_mlp(s.hidden, s.seed);
-  auto adam =
-      std::make_shared<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(s.lr));
-  Problem problem;
-  Constraint recall;
-  std::unique_ptr<ConstrainedOptimizer> optimizer;
-  DefaultOptimizer* def = nullptr;
-  if (constrained) {
-    recall = problem.add_constraint("recall", ConstraintOptions(ConstraintKind::kInequality, 10));
-    auto made = make_default_optimizer(problem, adam);
-    def = made.get();
-    optimizer = std::move(made);
-  } else {
-    optimizer = std::make_unique<UnconstrainedOptimizer>(
-        problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{adam});
-  }
+  const std::pair<std::string, ConstraintOptions> spec{
+      "recall", ConstraintOptions(ConstraintKind::kInequality, 10)};
+  const auto t = make_fashion_training(s.hidden, s.seed, s.lr, constrained ? &spec : nullptr);
+  auto& model = t->model;
+  const Constraint recall = t->constraint;
   RecallRun run;
   run.method = constrained ? "default" : "unconstrained";
   progress.start_run(constrained ? "default optimizer, recall >= " + fixed(s.target, 2)
@@ -76,7 +65,7 @@ RecallRun train_one(const FashionData& data, const RecallSettings& s, bool const
     const auto start = Clock::now();
     loader.start_epoch();
     while (auto batch = loader.next()) {
-      optimizer->step([&] {
+      t->optimizer->step([&] {
         const torch::Tensor logits = model->forward(batch->inputs);
         ProblemState state(torch::cross_entropy_loss(logits, batch->targets));
         if (constrained) state.observe(recall, recall_state(logits, batch->targets, s.target));
@@ -93,9 +82,9 @@ RecallRun train_one(const FashionData& data, const RecallSettings& s, bool const
   }
   run.test_recall = to_vector(per_class_recall(model, data.test));
   run.test_accuracy = fashion_accuracy(model, data.test);
-  if (def != nullptr) {
-    run.multiplier = to_vector(problem.multiplier_values("recall"));
-    run.penalty = to_vector(def->penalty(recall));
+  if (t->default_optimizer != nullptr) {
+    run.multiplier = to_vector(t->problem.multiplier_values(recall));
+    run.penalty = to_vector(t->default_optimizer->penalty(recall));
   }
   progress.finish_run("min training recall " + fixed(run.epochs.back().min_recall(), 3));
   return run;
