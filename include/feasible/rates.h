@@ -116,8 +116,7 @@ Rate precision(const torch::Tensor& logits, const torch::Tensor& targets,
 /// The mean of per-example values known to lie in [lower, upper] (e.g. a clipped loss), over
 /// `mask`: a bounded mean, audited with Hoeffding or empirical Bernstein bounds. The surrogate
 /// is the mean itself (differentiable). Values outside the range are refused.
-Rate mean(const torch::Tensor& values, double lower, double upper,
-          const torch::Tensor& mask = {});
+Rate mean(const torch::Tensor& values, double lower, double upper, const torch::Tensor& mask = {});
 
 /// A running estimate across minibatches, for subsets too small in one batch (TFCO's
 /// approach; Cotter et al. 2019b, section 6): the numerator and the denominator are decayed sums,
