@@ -70,7 +70,8 @@ ConstraintState Requirement::state() const {
   std::vector<torch::Tensor> violation, strict;
   for (size_t p = 0; p < parts_.size(); ++p) {
     for (size_t t = 0; t < parts_[p].terms.size(); ++t) {
-      const torch::Tensor empty = (parts_[p].terms[t].rate.total <= 0).nonzero();
+      // Flattened first: nonzero() of a 0-d tensor has shape [count, 0], no element to test.
+      const torch::Tensor empty = (parts_[p].terms[t].rate.total <= 0).reshape({-1}).nonzero();
       TORCH_CHECK(empty.numel() == 0, "rates::Requirement::state: part ", p, ", term ", t,
                   ": the rate has no example (total 0) at entry ",
                   empty.flatten()[0].item<int64_t>(),
