@@ -39,6 +39,9 @@ enum class Surrogate {
 
 /// How scores become decisions and surrogates. Validated by every rate function.
 struct RateOptions {
+  /// Throws c10::Error ("RateOptions.<field> must <rule>, got <value>") when a field is out of
+  /// range. Declared before the fields: TORCH_ARG leaves what follows it private.
+  void validate() const;
   /// The surrogate of the indicator. Default Surrogate::kSigmoid.
   TORCH_ARG(Surrogate, surrogate) = Surrogate::kSigmoid;
   /// Scale tau of the surrogate's argument z / tau; > 0 and finite. Default 1.
@@ -46,9 +49,6 @@ struct RateOptions {
   /// Binary rates: an example is predicted positive when score > threshold; finite. Default 0
   /// (scores are logits). Multiclass rates ignore it (the prediction is the arg max).
   TORCH_ARG(double, threshold) = 0.0;
-  /// Throws c10::Error ("RateOptions.<field> must <rule>, got <value>") when a field is out of
-  /// range.
-  void validate() const;
 };
 
 /// A rate over a subset of examples, hits / total, or the mean of bounded values. Tensors are
@@ -133,7 +133,8 @@ class RunningRate {
   Rate update(const Rate& batch);
   /// Forgets every batch.
   void reset();
-  /// The running rate (undefined tensors before the first update).
+  /// The running rate (undefined tensors before the first update); its surrogate is the running
+  /// surrogate's value, detached (update() returns it with the batch's gradient).
   const Rate& current() const { return current_; }
 
  private:
