@@ -181,7 +181,11 @@ Dataset load_fashion_mnist(Split split, const std::string& dir) {
 Dataset take(const Dataset& dataset, int64_t count) {
   TORCH_CHECK(count >= 0, "take: count must be >= 0, got ", count);
   const int64_t n = std::min(count, dataset.size());
-  return {dataset.inputs.narrow(0, 0, n), dataset.targets.narrow(0, 0, n)};
+  Dataset first;
+  first.inputs = dataset.inputs.narrow(0, 0, n);
+  first.targets = dataset.targets.narrow(0, 0, n);
+  if (dataset.groups.defined()) first.groups = dataset.groups.narrow(0, 0, n);
+  return first;
 }
 
 BatchLoader::BatchLoader(Dataset dataset, int64_t batch_size, uint64_t seed, bool shuffle)
@@ -196,6 +200,14 @@ BatchLoader::BatchLoader(Dataset dataset, int64_t batch_size, uint64_t seed, boo
               "BatchLoader: inputs and targets must have the same number of rows, got ",
               dataset_.inputs.size(0), " and ", dataset_.targets.size(0));
   TORCH_CHECK(dataset_.size() >= 1, "BatchLoader: the dataset is empty");
+  const torch::Tensor& groups = dataset_.groups;
+  if (groups.defined()) {
+    TORCH_CHECK(groups.dim() == 1 && groups.size(0) == dataset_.size(),
+                "BatchLoader: groups must have shape [", dataset_.size(),
+                "] (one per example), got ", groups.sizes());
+    TORCH_CHECK(groups.scalar_type() == torch::kLong, "BatchLoader: groups must be int64, got ",
+                groups.scalar_type());
+  }
 }
 
 void BatchLoader::start_epoch() {
@@ -211,12 +223,15 @@ std::optional<Batch> BatchLoader::next() {
   const int64_t len = std::min(batch_size_, n - position_);
   Batch batch;
   if (order_.defined()) {
-    const auto index = order_.narrow(0, position_, len);
-    batch.inputs = dataset_.inputs.index_select(0, index);
-    batch.targets = dataset_.targets.index_select(0, index);
+    batch.indices = order_.narrow(0, position_, len);
+    batch.inputs = dataset_.inputs.index_select(0, batch.indices);
+    batch.targets = dataset_.targets.index_select(0, batch.indices);
+    if (dataset_.groups.defined()) batch.groups = dataset_.groups.index_select(0, batch.indices);
   } else {
+    batch.indices = torch::arange(position_, position_ + len, torch::kInt64);
     batch.inputs = dataset_.inputs.narrow(0, position_, len);
     batch.targets = dataset_.targets.narrow(0, position_, len);
+    if (dataset_.groups.defined()) batch.groups = dataset_.groups.narrow(0, position_, len);
   }
   position_ += len;
   return batch;

@@ -2,7 +2,8 @@
 // tests byte by byte (plain and gzip, every value type), its error messages (truncated, corrupt,
 // wrong magic or type, trailing bytes, missing file), load_fashion_mnist on a fake dataset folder
 // and (when installed) on Debian's dataset-fashion-mnist, take(), and BatchLoader (every example
-// once per epoch, batch sizes, reshuffling, seeding, errors).
+// once per epoch, batch sizes, reshuffling, seeding, errors, the rows (indices) and groups of
+// every batch).
 
 #include "feasible/data.h"
 
@@ -709,6 +710,78 @@ TEST(Take, FirstExamples) {
   const auto msg = error_of([&] { feasible::data::take(ds, -1); });
   EXPECT_HAS(msg, "take: count must be >= 0, got -1");
   EXPECT_EQ(feasible::data::Dataset{}.size(), 0);
+}
+
+}  // namespace
+
+namespace {
+
+// ranged(n) with groups[i] = i % 3.
+Dataset grouped(int64_t n) {
+  Dataset ds = ranged(n);
+  ds.groups = torch::arange(n, torch::kLong).remainder(3);
+  return ds;
+}
+
+TEST(BatchLoaderIndices, PermutationOverAnEpochWithMatchingRowsAndGroups) {
+  const Dataset ds = grouped(11);
+  for (const bool shuffle : {true, false}) {
+    SCOPED_TRACE(shuffle ? "shuffled" : "in order");
+    BatchLoader loader(ds, 4, /*seed=*/6, shuffle);
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      loader.start_epoch();
+      std::vector<int64_t> order;
+      while (auto batch = loader.next()) {
+        ASSERT_TRUE(batch->indices.defined());
+        EXPECT_EQ(batch->indices.scalar_type(), torch::kLong);
+        EXPECT_EQ(batch->indices.size(0), batch->targets.size(0));
+        EXPECT_TRUE(torch::equal(batch->inputs, ds.inputs.index_select(0, batch->indices)));
+        EXPECT_TRUE(torch::equal(batch->targets, ds.targets.index_select(0, batch->indices)));
+        ASSERT_TRUE(batch->groups.defined());
+        EXPECT_TRUE(torch::equal(batch->groups, ds.groups.index_select(0, batch->indices)));
+        // groups[i] = i % 3 by construction: an independent check of the rows.
+        EXPECT_TRUE(torch::equal(batch->groups, batch->indices.remainder(3)));
+        for (int64_t i = 0; i < batch->indices.size(0); ++i) {
+          order.push_back(batch->indices[i].item<int64_t>());
+        }
+      }
+      expect_permutation(order, 11);
+      if (!shuffle) {
+        std::vector<int64_t> identity(11);
+        for (int64_t i = 0; i < 11; ++i) identity[i] = i;
+        EXPECT_EQ(order, identity);
+      }
+    }
+  }
+}
+
+TEST(BatchLoaderIndices, NoGroupsLeavesBatchGroupsUndefined) {
+  BatchLoader loader(ranged(5), 2, /*seed=*/1);
+  while (auto batch = loader.next()) {
+    EXPECT_FALSE(batch->groups.defined());
+    // targets[i] = i, so the indices are the targets.
+    EXPECT_TRUE(torch::equal(batch->indices, batch->targets));
+  }
+}
+
+TEST(BatchLoaderIndices, GroupsAreChecked) {
+  Dataset ds = ranged(6);
+  ds.groups = torch::zeros({5}, torch::kLong);
+  auto msg = error_of([&] { BatchLoader(ds, 2, 1); });
+  EXPECT_HAS(msg, "BatchLoader: groups must have shape [6] (one per example), got [5]");
+  ds.groups = torch::zeros({6, 1}, torch::kLong);
+  msg = error_of([&] { BatchLoader(ds, 2, 1); });
+  EXPECT_HAS(msg, "got [6, 1]");
+  ds.groups = torch::zeros({6}, torch::kInt);
+  msg = error_of([&] { BatchLoader(ds, 2, 1); });
+  EXPECT_HAS(msg, "BatchLoader: groups must be int64, got Int");
+}
+
+TEST(Take, KeepsGroups) {
+  const auto three = feasible::data::take(grouped(10), 3);
+  ASSERT_TRUE(three.groups.defined());
+  EXPECT_TRUE(torch::equal(three.groups, torch::tensor({0, 1, 2}, torch::kLong)));
+  EXPECT_FALSE(feasible::data::take(ranged(10), 3).groups.defined());
 }
 
 }  // namespace

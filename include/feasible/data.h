@@ -40,6 +40,10 @@ struct Dataset {
   torch::Tensor inputs;
   /// Class labels, int64 [N], in 0..9.
   torch::Tensor targets;
+  /// Optional group of every example, int64 [N] (e.g. a protected attribute, for rates per group:
+  /// rates::positive_rate(scores, batch.groups == 0)); undefined (the default) when the dataset
+  /// has none. Kept by take() and handed out per batch by BatchLoader (Batch::groups).
+  torch::Tensor groups;
   /// Number of examples N.
   int64_t size() const { return targets.defined() ? targets.size(0) : 0; }
 };
@@ -50,13 +54,20 @@ struct Dataset {
 /// the c10::Error names the path and the Debian package to install.
 Dataset load_fashion_mnist(Split split, const std::string& dir = kFashionMnistDir);
 
-/// The first `count` examples of `dataset` (all of them if count >= size()); count >= 0.
+/// The first `count` examples of `dataset` (all of them if count >= size()), groups included
+/// when defined; count >= 0.
 Dataset take(const Dataset& dataset, int64_t count);
 
 /// A mini-batch.
 struct Batch {
   torch::Tensor inputs;   ///< rows of Dataset::inputs
   torch::Tensor targets;  ///< the matching rows of Dataset::targets
+  /// The rows of the dataset in this batch, int64 [B], in the batch's order (inputs equals
+  /// dataset.inputs.index_select(0, indices)); e.g. the `indices` of an indexed constraint with
+  /// one entry per training example.
+  torch::Tensor indices;
+  /// The matching rows of Dataset::groups, int64 [B]; undefined when the dataset has no groups.
+  torch::Tensor groups;
 };
 
 /// Iterates over a dataset in mini-batches, reshuffled at the start of every epoch by its own
@@ -70,7 +81,8 @@ struct Batch {
 ///   }
 class BatchLoader {
  public:
-  /// \param dataset     inputs and targets with the same number of rows (>= 1).
+  /// \param dataset     inputs and targets with the same number of rows (>= 1); groups, when
+  ///                    defined, int64 [N] with the same number of rows.
   /// \param batch_size  examples per batch, >= 1.
   /// \param seed        seed of the shuffling generator.
   /// \param shuffle     reshuffle every epoch (default true); false keeps the stored order.
