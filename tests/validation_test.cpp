@@ -272,6 +272,38 @@ TEST(DualStep, PenaltyUpdatersRunOnTheValidationStrictViolations) {
   EXPECT_EQ(problem.penalty_values(c).item<double>(), 2.0);
 }
 
+// An implicit multiplier: its dual gradient flows through autograd, which dual_step turns back
+// on for that pass although the closure ran under NoGradGuard. Model lambda(f) = w f (no bias),
+// w = 0.5, features f = [[1], [2]], strict violations s = [0.25, 0.25]: the dual loss
+// -sum(lambda(f) s) has gradient -(1 * 0.25 + 2 * 0.25) = -0.75 in w; SGD lr 0.5:
+// w <- 0.5 + 0.5 * 0.75 = 0.875.
+TEST(DualStep, ImplicitMultiplierModelIsUpdatedThroughAutograd) {
+  torch::nn::Linear model(torch::nn::LinearOptions(1, 1).bias(false));
+  model->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    model->weight.fill_(0.5);
+  }
+  Problem problem;
+  auto c = problem.add_constraint("c", f64(ConstraintKind::kInequality, 2)
+                                           .multiplier(MultiplierKind::kImplicit)
+                                           .implicit_model(torch::nn::AnyModule(model)));
+  auto x = dvec({0.0}).requires_grad_(true);
+  feasible::SimultaneousOptimizer opt(problem, {sgd({x}, 0.1)},
+                                      sgd(problem.dual_parameters(), 0.5));
+  const StepResult r = opt.dual_step([&] {
+    ProblemState st;
+    st.observe(c, ConstraintState(dvec({0.25, 0.25}))
+                      .features(torch::tensor({{1.0}, {2.0}}, torch::kFloat64))
+                      .contributes_to_primal(false));
+    return st;
+  });
+  EXPECT_EQ(model->weight.item<double>(), 0.875);
+  // The result holds the model's values before the step: w f = [0.5, 1].
+  EXPECT_EQ(to_vec(r.at(c).multiplier), (std::vector<double>{0.5, 1.0}));
+  EXPECT_FALSE(x.grad().defined());
+}
+
 // ------------------------------------------------------------- every scheme
 
 enum class Scheme { kSimultaneous, kDualPrimal, kPrimalDual, kExtragradient, kDefault };
