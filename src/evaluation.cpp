@@ -231,7 +231,7 @@ bool StepEngine::evaluate(const Closure& closure, Evaluation& eval, StepResult& 
   std::sort(eval.items.begin(), eval.items.end(), [](const auto& a, const auto& b) {
     return a.constraint.index() < b.constraint.index();
   });
-  if (stage == Stage::kFirst) warn_unobserved(eval);
+  if (stage == Stage::kFirst || stage == Stage::kValidation) warn_unobserved(eval, stage);
   result.metrics = std::move(eval.state.metrics);
   return check_evaluation(eval, result, stage, taken);
 }
@@ -325,17 +325,31 @@ bool StepEngine::check_evaluation(Evaluation& eval, StepResult& result, Stage st
   return true;  // not reached
 }
 
-void StepEngine::warn_unobserved(const Evaluation& eval) {
-  if (warned_unobserved_ || eval.items.size() == constraint_count_) return;
+void StepEngine::warn_unobserved(const Evaluation& eval, Stage stage) {
+  const bool validation = stage == Stage::kValidation;
+  bool& warned = validation ? warned_unvalidated_ : warned_unobserved_;
+  if (warned || eval.items.size() == constraint_count_) return;
   std::vector<bool> seen(constraint_count_, false);
   for (const auto& item : eval.items) seen[item.constraint.index()] = true;
   std::ostringstream names;
   for (const auto& c : problem_.constraints()) {
     if (seen[c.index()] || c.options().occasional()) continue;
+    // dual_step updates only multipliers and penalty updaters: a constraint with neither has
+    // nothing to miss there.
+    if (validation && !c.multiplier() && !c.options().penalty_updater()) continue;
     names << (names.tellp() > 0 ? ", " : "") << "'" << c.name() << "'";
   }
   if (names.tellp() == 0) return;
-  warned_unobserved_ = true;
+  warned = true;
+  if (validation) {
+    TORCH_WARN("ConstrainedOptimizer::dual_step: the closure did not observe constraint(s) ",
+               names.str(),
+               ": their multipliers (and penalties) do not move in this dual step, and the "
+               "result's unobserved() lists them. Observe every constraint in the validation "
+               "closure, or mark those observed only now and then with "
+               "ConstraintOptions().occasional(true). (Said once per optimizer.)");
+    return;
+  }
   TORCH_WARN("ConstrainedOptimizer::step: the closure did not observe constraint(s) ", names.str(),
              " in step ", iteration_,
              ": their multipliers do not move, and StepResult::max_violation() is NaN while they "
@@ -349,7 +363,7 @@ bool StepEngine::non_finite(StepResult& result, NonFiniteQuantity quantity,
                             Taken taken) {
   if (options_.non_finite() == NonFinitePolicy::kThrow) {
     throw NonFiniteError({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
-                         std::string("ConstrainedOptimizer::step: ") + text(stage) + what +
+                         std::string(caller(stage)) + text(stage) + what +
                              " (NonFinitePolicy::kThrow; " + text(taken) + ")",
                          quantity, constraint);
   }

@@ -27,6 +27,11 @@ const char* text(Stage stage) {
   }
 }
 
+const char* caller(Stage stage) {
+  return stage == Stage::kValidation ? "ConstrainedOptimizer::dual_step: "
+                                     : "ConstrainedOptimizer::step: ";
+}
+
 const char* text(Taken taken) {
   switch (taken) {
     case Taken::kDual:
@@ -60,27 +65,32 @@ StepResult StepEngine::start_result() const {
   return r;
 }
 
+void StepEngine::read_coefficients(Evaluation::Item& item) {
+  const auto& c = item.constraint;
+  if (c.multiplier()) {
+    // Read, not copied: the backward pass comes before any change to the multiplier, and
+    // record() or the dual step copies values that are the multiplier's own storage.
+    torch::NoGradGuard no_grad;
+    item.lambda = c.multiplier()->evaluate(item.idx, item.features);
+    item.lambda_is_live = item.lambda.has_storage() &&
+                          parameter_storages_.count(item.lambda.storage().unsafeGetStorageImpl());
+  }
+  if (c.penalty()) {
+    // A copy only when an updater may change the coefficient in place before record().
+    item.penalty = c.penalty()->observed(item.idx);
+    if (c.options().penalty_updater()) item.penalty = item.penalty.clone();
+  }
+}
+
 torch::Tensor StepEngine::primal_lagrangian(Evaluation& eval) {
   const torch::Tensor& loss = eval.state.loss;
   torch::Tensor lagrangian = loss.dim() == 0 ? loss : loss.reshape({});
   for (auto& item : eval.items) {
-    const auto& c = item.constraint;
-    const auto& f = c.formulation();
-    if (c.multiplier()) {
-      // Read, not copied: the backward pass comes before any change to the multiplier, and
-      // record() or the dual step copies values that are the multiplier's own storage.
-      torch::NoGradGuard no_grad;
-      item.lambda = c.multiplier()->evaluate(item.idx, item.features);
-      item.lambda_is_live = item.lambda.has_storage() &&
-                            parameter_storages_.count(item.lambda.storage().unsafeGetStorageImpl());
-    }
-    if (c.penalty()) {
-      // A copy only when an updater may change the coefficient in place before record().
-      item.penalty = c.penalty()->observed(item.idx);
-      if (c.options().penalty_updater()) item.penalty = item.penalty.clone();
-    }
+    read_coefficients(item);
     if (!item.state->contributes_to_primal()) continue;
-    lagrangian = lagrangian + f->primal_term(item.v, item.lambda, item.penalty, c.kind());
+    const auto& c = item.constraint;
+    lagrangian =
+        lagrangian + c.formulation()->primal_term(item.v, item.lambda, item.penalty, c.kind());
   }
   eval.lagrangian = lagrangian;
   return lagrangian;
@@ -152,17 +162,16 @@ void StepEngine::dual_extrapolate() {
 }
 
 bool StepEngine::checked_dual_step(Evaluation& eval, StepResult& result, Transaction& tx,
-                                   Taken taken) {
+                                   Taken taken, Stage stage) {
   if (!dual_) return true;
   if (skipping()) snapshot_dual(eval, tx.snapshot(), /*all=*/false);
   copy_live_multipliers(eval);
   const Constraint* bad = nullptr;
   if (fused_dual_step(eval, bad)) {
-    return bad == nullptr ||
-           multiplier_not_finite(*bad, result, Stage::kFirst, After::kDualStep, taken);
+    return bad == nullptr || multiplier_not_finite(*bad, result, stage, After::kDualStep, taken);
   }
   dual_step();
-  return check_multipliers(eval, result, Stage::kFirst, After::kDualStep, taken);
+  return check_multipliers(eval, result, stage, After::kDualStep, taken);
 }
 
 // Multiplier values that the primal term read in place are copied (for the result) before a
@@ -208,7 +217,7 @@ void StepEngine::restore_dual_extrapolation() {
   if (dual_) as_extra(*dual_).restore();
 }
 
-void StepEngine::record(Evaluation& eval, StepResult& result) {
+void StepEngine::record(Evaluation& eval, StepResult& result, bool watch) {
   result.loss = detached(eval.state.loss);
   if (result.loss.dim() != 0) result.loss = result.loss.reshape({});
   if (eval.lagrangian.defined()) result.lagrangian = detached(eval.lagrangian);
@@ -233,7 +242,7 @@ void StepEngine::record(Evaluation& eval, StepResult& result) {
     cr.multiplier = item.lambda;
     cr.penalty = item.penalty;
   }
-  if (DivergenceMonitor::samples(iteration_)) watch_divergence(eval, result);
+  if (watch && DivergenceMonitor::samples(iteration_)) watch_divergence(eval, result);
 }
 
 namespace {

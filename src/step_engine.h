@@ -23,6 +23,8 @@ enum class Stage {
   kFirst,   ///< the first evaluation (no prefix)
   kSecond,  ///< AlternatingPrimalDual's re-evaluation after the primal step
   kHalf,    ///< Extragradient's evaluation at the half point
+  /// ConstrainedOptimizer::dual_step's evaluation (no prefix; messages name dual_step)
+  kValidation,
 };
 
 /// What the step had already changed when a non-finite value was found (kThrow messages).
@@ -39,8 +41,11 @@ enum class Taken {
 /// Which dual move a multiplier check follows.
 enum class After { kDualStep, kExtrapolation };
 
-/// The message prefix of a stage ("" for the first evaluation).
+/// The message prefix of a stage ("" for the first evaluation and dual_step's).
 const char* text(Stage stage);
+/// The function a message of this stage names: "ConstrainedOptimizer::dual_step: " for
+/// Stage::kValidation, else "ConstrainedOptimizer::step: ".
+const char* caller(Stage stage);
 /// What a kThrow message says was taken.
 const char* text(Taken taken);
 /// "after the dual step" or "after the extrapolation".
@@ -144,8 +149,9 @@ class StepEngine {
   bool check_multipliers(Evaluation& eval, StepResult& result, Stage stage, After after,
                          Taken taken);
   /// Under kSkipStep copies the dual state into `tx`; steps the dual optimizer; projects;
-  /// checks the multipliers. False when the step is skipped.
-  bool checked_dual_step(Evaluation& eval, StepResult& result, Transaction& tx, Taken taken);
+  /// checks the multipliers (messages of `stage`). False when the step is skipped.
+  bool checked_dual_step(Evaluation& eval, StepResult& result, Transaction& tx, Taken taken,
+                         Stage stage = Stage::kFirst);
   /// Writes the dual gradients of every observed constraint (negated ascent direction).
   void write_dual_gradients(Evaluation& eval);
   /// Steps the dual optimizer and projects the multipliers.
@@ -164,8 +170,12 @@ class StepEngine {
   void project_primal();
   /// Runs the penalty updaters on an evaluation.
   void update_penalties(Evaluation& eval, StepResult& result);
-  /// Fills the per-constraint entries of `result` from an evaluation.
-  void record(Evaluation& eval, StepResult& result);
+  /// Reads each observed constraint's multiplier values and penalty coefficient into the item
+  /// (what the primal term uses and the result reports); the primal Lagrangian calls it too.
+  void read_coefficients(Evaluation::Item& item);
+  /// Fills the per-constraint entries of `result` from an evaluation; with `watch` (step(), not
+  /// dual_step(), whose samples would double those of the steps) feeds the divergence monitor.
+  void record(Evaluation& eval, StepResult& result, bool watch = true);
 
   /// Copies what the dual step can change (`all`: every multiplier and the whole state).
   void snapshot_dual(Evaluation& eval, Snapshot& snapshot, bool all);
@@ -199,7 +209,7 @@ class StepEngine {
   bool fused_dual_step(Evaluation& eval, const Constraint*& bad);
   bool multiplier_not_finite(const Constraint& c, StepResult& result, Stage stage, After after,
                              Taken taken);
-  void warn_unobserved(const Evaluation& eval);
+  void warn_unobserved(const Evaluation& eval, Stage stage);
   torch::Tensor detached_copy_if_alias(const torch::Tensor& v) const;
 
   size_t constraint_count_ = 0;
@@ -208,6 +218,7 @@ class StepEngine {
   std::vector<c10::optional<torch::ScalarType>> multiplier_dtypes_;  // by constraint index
   bool primal_requires_grad_ = false;  // some primal parameter requires a gradient
   bool warned_unobserved_ = false;     // the unobserved-constraint warning was given
+  bool warned_unvalidated_ = false;    // the same for dual_step's closure
   DivergenceMonitor divergence_;       // finite divergence (src/divergence.h)
   void watch_divergence(const Evaluation& eval, StepResult& result);
   // The dual optimizer is a torch::optim::SGD or an optim::NuPI over dense CPU multipliers only:

@@ -139,8 +139,12 @@ struct Training {
   feasible::Constraint ineq, eq;
   std::shared_ptr<torch::optim::Optimizer> primal, dual;
   std::unique_ptr<feasible::ConstrainedOptimizer> opt;
+  // Validation-based dual updates: step() observes every constraint with
+  // contributes_to_dual(false), and every second step is followed by a dual_step().
+  bool validation = false;
 
-  explicit Training(const Config& c) : cfg(c), net(std::make_shared<Net>(c.dtype)) {
+  explicit Training(const Config& c, bool validation = false)
+      : cfg(c), net(std::make_shared<Net>(c.dtype)), validation(validation) {
     std::shared_ptr<feasible::Formulation> form;
     switch (c.form) {
       case Form::kLagrangian:
@@ -243,21 +247,44 @@ struct Training {
     feasible::ProblemState st((net->w - 1.0).pow(2).sum() + net->b.pow(2).sum());
     torch::Tensor rate = net->w + net->b - 0.2;
     torch::Tensor balance = net->w - net->w.roll(-1) - 0.1;
+    observe(st, rate, balance, /*training=*/true);
+    return st;
+  }
+
+  // The same constraints on a validation set on which they come out worse (shifted by 0.1 and
+  // 0.05), for dual_step (evaluated under no-grad; no loss).
+  feasible::ProblemState validation_closure() {
+    feasible::ProblemState st;
+    observe(st, net->w + net->b - 0.1, net->w - net->w.roll(-1) - 0.05, /*training=*/false);
+    return st;
+  }
+
+  void observe(feasible::ProblemState& st, const torch::Tensor& rate, const torch::Tensor& balance,
+               bool training) {
+    auto state = [&](const torch::Tensor& v) {
+      return feasible::ConstraintState(v)
+          .contributes_to_dual(!(training && validation))
+          .contributes_to_primal(training);
+    };
     if (cfg.mult == Mult::kDense) {
-      st.observe(ineq, feasible::ConstraintState(rate));
-      st.observe(eq, feasible::ConstraintState(balance));
+      st.observe(ineq, state(rate));
+      st.observe(eq, state(balance));
     } else {
       const int64_t t = opt->iteration();
       torch::Tensor idx = torch::tensor({t % 3, (t + 1) % 3}, torch::kLong);
       torch::Tensor idx2 = torch::tensor({(t + 2) % 3}, torch::kLong);
-      st.observe(ineq, feasible::ConstraintState(rate.index_select(0, idx)).indices(idx));
-      st.observe(eq, feasible::ConstraintState(balance.index_select(0, idx2)).indices(idx2));
+      st.observe(ineq, state(rate.index_select(0, idx)).indices(idx));
+      st.observe(eq, state(balance.index_select(0, idx2)).indices(idx2));
     }
-    return st;
   }
 
   void steps(int n) {
-    for (int i = 0; i < n; ++i) opt->step([this] { return closure(); });
+    for (int i = 0; i < n; ++i) {
+      opt->step([this] { return closure(); });
+      if (validation && opt->iteration() % 2 == 0) {
+        opt->dual_step([this] { return validation_closure(); });
+      }
+    }
   }
 
   feasible::CheckpointContents contents(bool rng = false) {
@@ -399,21 +426,21 @@ std::vector<Config> matrix() {
 constexpr int kN = 4;  // steps before and after the checkpoint
 
 // One configuration: 2N steps straight against N steps, save, rebuild, load, N steps.
-void expect_resume_exact(const Config& cfg) {
+void expect_resume_exact(const Config& cfg, bool validation = false) {
   const std::string path = temp_path("resume.ckpt");
 
-  Training straight(cfg);
+  Training straight(cfg, validation);
   straight.steps(2 * kN);
   const Named want = snapshot(straight);
 
   Named at_save;
   {
-    Training first(cfg);
+    Training first(cfg, validation);
     first.steps(kN);
     feasible::save(path, first.contents());
     at_save = snapshot(first);
   }
-  Training resumed(cfg);
+  Training resumed(cfg, validation);
   // The fresh objects start elsewhere (so the load below has something to do).
   ASSERT_FALSE(same(snapshot(resumed), at_save));
   const feasible::CheckpointInfo info = feasible::load(path, resumed.contents());
@@ -457,6 +484,23 @@ INSTANTIATE_TEST_SUITE_P(AllSchemes, ResumeTest,
                                            Scheme::kPrimalDual, Scheme::kExtragradient,
                                            Scheme::kUnconstrained),
                          scheme_test_name);
+
+// Validation-based dual updates (ConstrainedOptimizer::dual_step, every second step, the last
+// one right before the save; step() with contributes_to_dual(false)) leave nothing outside the
+// checkpoint: every configuration with a dual optimizer resumes bit for bit (dual_step changes
+// the multipliers, the dual optimizer's state and the penalties, all of which are saved, and
+// not the step counter).
+TEST(Checkpoint, ValidationDualStepsResumeBitForBit) {
+  int count = 0;
+  for (const Config& cfg : matrix()) {
+    if (cfg.dual == Dual::kNone) continue;
+    SCOPED_TRACE(name_of(cfg));
+    expect_resume_exact(cfg, /*validation=*/true);
+    ++count;
+  }
+  EXPECT_GT(count, 0);
+  std::printf("%d configurations resumed with dual_step\n", count);
+}
 
 // Negative control: resuming with the model only (fresh optimizer states, multipliers,
 // counter) does not reproduce the run, so the equality above depends on the restored state.

@@ -115,9 +115,9 @@ struct StepResult {
 
 /// The error thrown under NonFinitePolicy::kThrow when the loss, a violation, a strict
 /// violation, a primal gradient or a multiplier holds a NaN or Inf. A c10::Error whose message
-/// starts with "ConstrainedOptimizer::step: ", names the quantity (and the stage, e.g. "second
-/// evaluation: ") and says what the step had already changed; catch it to tell bad numbers from
-/// misuse, which throws a plain c10::Error.
+/// starts with "ConstrainedOptimizer::step: " (or "ConstrainedOptimizer::dual_step: "), names
+/// the quantity (and the stage, e.g. "second evaluation: ") and says what the step had already
+/// changed; catch it to tell bad numbers from misuse, which throws a plain c10::Error.
 class NonFiniteError : public c10::Error {
  public:
   /// \param quantity    which quantity was NaN or Inf.
@@ -160,6 +160,46 @@ class ConstrainedOptimizer {
 
   /// One whole iteration (see the scheme's documentation).
   virtual StepResult step(const Closure& closure) = 0;
+
+  /// A step of the dual player alone, from a closure evaluated with autograd off: validation-
+  /// based dual updates (Cotter, Gupta, Jiang, Srebro, Sridharan, Wang, Woodworth & You,
+  /// "Training Well-Generalizing Classifiers for Fairness Metrics and Other Data-Dependent
+  /// Constraints", ICML 2019). The training closure observes each constraint with
+  /// `contributes_to_dual(false)` (step() then leaves the multipliers and the dual optimizer's
+  /// state exactly as they are), and every k steps this function reads the strict violations
+  /// measured on a validation batch (observed with `contributes_to_primal(false)`, a flag it
+  /// ignores: it never touches the primal side). Loop and cadence: docs/guide.md, section 13.
+  ///
+  /// In order: evaluates `closure` under torch::NoGradGuard (its violations need no gradient;
+  /// its loss may be undefined, else it is checked like step()'s); writes the dual gradients
+  /// from the strict violations of the constraints observed with contributes_to_dual (true);
+  /// steps the dual optimizer and projects the multipliers; runs their penalty updaters on the
+  /// same strict violations (the validation stream measures the violation a penalty reacts
+  /// to); records the result. NaN and Inf are checked as in step() (the closure's loss,
+  /// violations and strict violations, then the multipliers the step moved) under
+  /// ConstrainedOptimizerOptions::non_finite: kThrow throws a NonFiniteError whose message
+  /// starts with "ConstrainedOptimizer::dual_step: "; kSkipStep undoes the dual step (the
+  /// multipliers, the dual optimizer's state, the penalties) and returns a `skipped` result.
+  ///
+  /// Never touches the primal parameters, their gradients, the primal optimizers' state or the
+  /// projections, and does not count as an iteration: iteration() and the result's `iteration`
+  /// stay the number of step() calls so far, and the divergence monitor does not sample it.
+  /// The result's `lagrangian` is undefined; per constraint, `multiplier` and `penalty` hold the
+  /// values before this step; unobserved() and max_violation() read the validation closure's
+  /// observations (a constraint with a multiplier or a penalty updater that it does not observe,
+  /// unless `occasional`, is warned about once per optimizer).
+  ///
+  /// Per scheme: the same dual step for every scheme that has a dual optimizer (it is the
+  /// scheme-free half of a step). ExtragradientOptimizer's dual ExtrapolationOptimizer takes
+  /// an ordinary update (its step() without extrapolate(): the strict violations at fixed
+  /// primal parameters do not depend on the multipliers, so an extrapolation would read the
+  /// same gradient). DefaultOptimizer's AugmentedDual moves a multiplier only once a step() has
+  /// calibrated its penalty from the training closure (before that the penalty is 0).
+  /// Throws c10::Error ("ConstrainedOptimizer::dual_step: ...") for an optimizer without a dual
+  /// optimizer (UnconstrainedOptimizer, or no constraint with a multiplier), for a dual
+  /// ExtrapolationOptimizer with an extrapolation pending, for an empty closure, and for the
+  /// misuse step() refuses (shapes, indices, dtypes), naming the constraint.
+  StepResult dual_step(const Closure& closure);
 
   /// Projects `params` with `projection` at once (so that the first step starts inside the
   /// set) and after every primal step (and extrapolation). Projections are idempotent, so a
