@@ -18,4 +18,5 @@
 #include "feasible/penalty.h"
 #include "feasible/problem.h"
 #include "feasible/projection.h"
+#include "feasible/selection.h"
 #include "feasible/version.h"
