@@ -46,13 +46,14 @@ struct Candidate {
   int64_t step = 0;
   /// The objective (loss) on the validation set; finite.
   double objective = 0.0;
-  /// The violation of every scalar constraint on the validation set, g_j - eps_j (feasible when
-  /// <= 0; an equality contributes |h - eps|, or its two one-sided parts). Finite; the same
-  /// length m for every candidate of one BestIterate (m = 0 is allowed: no constraint).
+  /// The violation of every scalar constraint on the validation set, g_j - eps_j, feasible when
+  /// <= 0 (write an equality h = eps as h - eps <= 0 and eps - h <= 0, or as |h - eps| - tol
+  /// <= 0). Finite; the same length m for every candidate of one BestIterate (m = 0 is allowed:
+  /// no constraint).
   std::vector<double> violations;
-  /// Whether the candidate is feasible with confidence, e.g. from a held-out audit with a
-  /// confidence bound (feasible::rates' audit, or any test of the user's). Unset (default): no
-  /// confidence information. The selection prefers candidates whose flag is true and whose
+  /// Whether the candidate is feasible with confidence, e.g. from a held-out audit (a
+  /// Clopper-Pearson or Hoeffding upper bound on a rate that is <= its limit). Unset (default):
+  /// no confidence information. The selection prefers candidates whose flag is true and whose
   /// `violations` are all <= the tolerance; false counts as "plainly feasible at most".
   c10::optional<bool> confident;
   /// Deep copies (detached clones, on the parameters' devices) of the model's tensors, in the
