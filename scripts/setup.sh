@@ -11,6 +11,7 @@ packages=(
   libbenchmark-dev
   ccache
   zlib1g-dev             # CRC-32 of checkpoints
+  libglpk-dev            # GLPK: the linear programs of shrink() (selection.h)
   libcli11-dev           # the program's command line
   nlohmann-json3-dev     # results.json
   gnuplot-nox            # the figures (PNG and SVG)

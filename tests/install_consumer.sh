@@ -4,7 +4,8 @@
 # Also checks what the installed package hands to consumers:
 #  - LibTorch by its imported target (`torch`, found again by find_dependency(Torch)), never by
 #    absolute library paths (a consumer that finds another LibTorch would link two c10s);
-#  - the compile feature cxx_std_17, which raises a consumer that asks for C++14 to C++17.
+#  - the compile feature cxx_std_17, which raises a consumer that asks for C++14 to C++17;
+#  - GLPK (the static library's private dependency), which examples/best_iterate needs to link.
 set -euo pipefail
 build_dir=$1
 source_dir=$2
@@ -45,3 +46,9 @@ out=$("$work/build/quickstart")
 echo "$out"
 grep -q "x = 0.5000, y = 0.5000, mu = -1.0000" <<<"$out"
 grep -q "x = 1.0000, y = 0.0000, lambda = 2.0000" <<<"$out"
+# The selection example calls shrink(), so it links only when the package hands GLPK over too.
+out=$("$work/build/best_iterate")
+echo "$out"
+grep -Eq "^best iterate: .* among [0-9]+ feasible candidates" <<<"$out" ||
+  fail "best_iterate chose no feasible candidate"
+grep -Eq "^mixture of [12] candidate" <<<"$out" || fail "best_iterate's mixture has no 1 or 2 members"

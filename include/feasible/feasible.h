@@ -19,4 +19,5 @@
 #include "feasible/problem.h"
 #include "feasible/projection.h"
 #include "feasible/rates.h"
+#include "feasible/selection.h"
 #include "feasible/version.h"
