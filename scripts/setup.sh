@@ -13,7 +13,8 @@ packages=(
   zlib1g-dev             # CRC-32 of checkpoints
   libglpk-dev            # GLPK: the linear programs of shrink() (selection.h)
   libcli11-dev           # the program's command line
-  nlohmann-json3-dev     # results.json
+  nlohmann-json3-dev     # results.json, the audit's JSON report
+  libboost-math1.74-dev  # the audit's Clopper-Pearson bounds (Beta quantiles; header-only)
   gnuplot-nox            # the figures (PNG and SVG)
   clang libclang-rt-14-dev  # libFuzzer (the fuzz_smoke test and make fuzz)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (the sparsity experiment, data tests)

@@ -6,6 +6,7 @@
 #    absolute library paths (a consumer that finds another LibTorch would link two c10s);
 #  - the compile feature cxx_std_17, which raises a consumer that asks for C++14 to C++17;
 #  - GLPK (the static library's private dependency), which examples/best_iterate needs to link.
+#  - no header-only private dependency (nlohmann-json, Boost) among the exported libraries.
 set -euo pipefail
 build_dir=$1
 source_dir=$2
@@ -28,6 +29,11 @@ if grep -Eq '/[^;"]*\.so' <<<"$links"; then
 fi
 if grep -Eiq 'c10|libtorch' <<<"$links"; then
   fail "c10 or libtorch is exported by file, not by the torch target: $links"
+fi
+# The header-only libraries used inside the library (nlohmann-json, Boost.Math) are build-time
+# dependencies only: a consumer must not need them.
+if grep -Eiq 'nlohmann|boost' <<<"$links"; then
+  fail "a header-only private dependency is exported: $links"
 fi
 grep -Eq 'INTERFACE_LINK_LIBRARIES "([^"]*;)?torch(;|")' <<<"$links" ||
   fail "the torch target is not in INTERFACE_LINK_LIBRARIES: $links"

@@ -3,6 +3,7 @@
 /// Everything in the public API of feasible: constrained training on LibTorch.
 /// See docs/guide.md for the concepts and docs/design.md for the architecture and the mathematics.
 
+#include "feasible/audit.h"
 #include "feasible/checkpoint.h"
 #include "feasible/data.h"
 #include "feasible/defaults.h"
