@@ -52,13 +52,26 @@ std::string fashion_data_problem(const RunConfig& config, const std::string& exp
   return "";
 }
 
-FashionData load_fashion(const std::string& dir, int64_t train_examples) {
+FashionData load_fashion(const std::string& dir, int64_t train_examples,
+                         int64_t validation_examples) {
   FashionData data;
   try {
     data.train = data::load_fashion_mnist(data::Split::kTrain, dir);
     data.test = data::load_fashion_mnist(data::Split::kTest, dir);
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string(e.what()) + " (--data DIR)");
+  }
+  if (validation_examples > 0) {
+    const int64_t n = train_examples > 0 ? train_examples : data.train.size() - validation_examples;
+    if (n <= 0 || n + validation_examples > data.train.size()) {
+      throw std::runtime_error("load_fashion: " + std::to_string(train_examples) +
+                               " training and " + std::to_string(validation_examples) +
+                               " validation examples need more than the " +
+                               std::to_string(data.train.size()) + " in " + dir);
+    }
+    data.validation.inputs = data.train.inputs.narrow(0, n, validation_examples);
+    data.validation.targets = data.train.targets.narrow(0, n, validation_examples);
+    train_examples = n;
   }
   if (train_examples > 0) data.train = data::take(data.train, train_examples);
   return data;

@@ -31,13 +31,17 @@ std::string fashion_data_problem(const RunConfig& config, const std::string& exp
 
 /// Fashion-MNIST as a run uses it.
 struct FashionData {
-  data::Dataset train;  ///< the training subset
-  data::Dataset test;   ///< the test set
+  data::Dataset train;       ///< the training subset
+  data::Dataset test;        ///< the test set
+  data::Dataset validation;  ///< held-out training examples (never trained on); may be empty
 };
 
-/// Reads both splits from `dir` and keeps the first `train_examples` training examples (0: all).
-/// Throws std::runtime_error naming the file and the package when they cannot be read.
-FashionData load_fashion(const std::string& dir, int64_t train_examples);
+/// Reads both splits from `dir`: the first `train_examples` training examples (0: all) are the
+/// training subset, and the `validation_examples` after them (>= 0; 0: none) the validation
+/// split. Throws std::runtime_error naming the file and the package when they cannot be read,
+/// and when the training file has fewer than train_examples + validation_examples examples.
+FashionData load_fashion(const std::string& dir, int64_t train_examples,
+                         int64_t validation_examples = 0);
 
 /// A workload of the default optimizer (recall, per-example): loads the data of `settings` and
 /// trains the default run and then the unconstrained run with `train_one(data, settings,

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -770,14 +771,14 @@ TEST(QuickRun, SparsityShowsTheDefault) {
   EXPECT_EQ(rows, epochs + 1);
 }
 
-// Recall: both runs with ten per-class recalls per epoch from epoch 0; the check's verdict
-// re-derived from the recalls.
-TEST(QuickRun, RecallReportsEveryClassOfBothRuns) {
+// Recall: the three runs with ten per-class training and validation recalls per epoch from
+// epoch 0; the checks' verdicts re-derived from the recalls; the margin from its formula.
+TEST(QuickRun, RecallReportsEveryClassOfEveryRun) {
   const json r = load_results("recall");
   expect_common_layout(r, "recall");
   const int epochs = r.at("settings").at("epochs");
   double default_min = 0;
-  for (const std::string name : {"default", "unconstrained"}) {
+  for (const std::string name : {"default", "validated", "unconstrained"}) {
     SCOPED_TRACE(name);
     const json& run = r.at(name);
     ASSERT_EQ(run.at("epochs").size(), static_cast<size_t>(epochs) + 1);
@@ -787,18 +788,102 @@ TEST(QuickRun, RecallReportsEveryClassOfBothRuns) {
     const double lowest = *std::min_element(recall.begin(), recall.end());
     EXPECT_DOUBLE_EQ(run.at("min_train_recall").get<double>(), lowest);
     EXPECT_EQ(run.at("epochs").back().at("recall"), run.at("train_recall"));
+    for (const json& e : run.at("epochs")) {
+      const std::vector<double> validation = e.at("validation_recall");
+      ASSERT_EQ(validation.size(), 10u);
+      EXPECT_DOUBLE_EQ(e.at("validation_min_recall").get<double>(),
+                       *std::min_element(validation.begin(), validation.end()));
+      EXPECT_GT(e.at("validation_loss").get<double>(), 0.0);
+    }
     if (name == "default") default_min = lowest;
   }
   EXPECT_EQ(check_verdict(r, "default: every class >= 0.80 training recall at the end"),
             default_min >= 0.8);
-  // Same start: the two runs' epoch 0 is the same model.
-  EXPECT_EQ(r.at("default").at("epochs")[0].at("recall"),
-            r.at("unconstrained").at("epochs")[0].at("recall"));
+  // Same start: the runs' epoch 0 is the same model.
+  for (const std::string name : {"validated", "unconstrained"}) {
+    EXPECT_EQ(r.at("default").at("epochs")[0].at("recall"),
+              r.at(name).at("epochs")[0].at("recall"));
+  }
   ASSERT_EQ(r.at("default").at("multiplier").size(), 10u);
   for (const auto& v : r.at("default").at("multiplier")) EXPECT_GE(v.get<double>(), 0.0);
-  EXPECT_EQ(csv_rows(kRoot / "recall" / "epochs.csv").size(), 2u * (epochs + 1));
+  EXPECT_EQ(r.at("unconstrained").count("best"), 0u);
+  EXPECT_EQ(csv_rows(kRoot / "recall" / "epochs.csv").size(), 3u * (epochs + 1));
   EXPECT_EQ(csv_rows(kRoot / "recall" / "min_recall.csv").size(), static_cast<size_t>(epochs) + 1);
+  EXPECT_EQ(csv_rows(kRoot / "recall" / "classes.csv").size(), 10u);
+  EXPECT_TRUE(contains(csv_header(kRoot / "recall" / "classes.csv"),
+                       ",validated_audit_verdict,validated_audit_lower,validated_audit_upper"));
   EXPECT_TRUE(contains(read(kRoot / "recall" / "report.md"), "not an experiment of"));
+}
+
+// Recall's validation split and validated run: the margin from the validation class sizes, one
+// dual step per training step.
+TEST(QuickRun, RecallHoldsOutAValidationSplit) {
+  const json r = load_results("recall");
+  const json& data = r.at("settings").at("data");
+  const int64_t train = data.at("train_examples"), validation = data.at("validation_examples");
+  EXPECT_EQ(train, 20000);  // --quick: the first 20,000 trained on, the next 5,000 held out
+  EXPECT_EQ(validation, 5000);
+  const std::vector<int64_t> sizes = data.at("validation_class_sizes");
+  ASSERT_EQ(sizes.size(), 10u);
+  EXPECT_EQ(std::accumulate(sizes.begin(), sizes.end(), int64_t{0}), validation);
+  // m = sqrt(ln(10 / delta) / (2 n_min)), delta = 0.05 (Hoeffding at delta / 10 per class).
+  const double n_min = static_cast<double>(*std::min_element(sizes.begin(), sizes.end()));
+  EXPECT_NEAR(r.at("margin").get<double>(), std::sqrt(std::log(10 / 0.05) / (2 * n_min)), 1e-12);
+  // dual_every 1: one dual step per training step, ceil(20000 / 256) = 79 per epoch.
+  const int64_t epochs = r.at("settings").at("epochs");
+  EXPECT_EQ(r.at("settings").at("validated").at("dual_every"), 1);
+  EXPECT_EQ(r.at("validated").at("dual_steps").get<int64_t>(), epochs * 79);
+  EXPECT_EQ(r.at("default").count("dual_steps"), 0u);
+}
+
+// Recall's best epochs and test audits: every class of both constrained runs has a verdict whose
+// bounds enclose the best epoch's test recall; the classes not shown to hold are named; the
+// goal's check re-derived from the best epoch's test recall.
+TEST(QuickRun, RecallAuditsTheBestEpochOnTheTestSet) {
+  const json r = load_results("recall");
+  const int64_t epochs = r.at("settings").at("epochs");
+  for (const std::string name : {"default", "validated"}) {
+    SCOPED_TRACE(name);
+    const json& best = r.at(name).at("best");
+    EXPECT_GE(best.at("epoch").get<int64_t>(), 1);
+    EXPECT_LE(best.at("epoch").get<int64_t>(), epochs);
+    EXPECT_FALSE(best.at("reason").get<std::string>().empty());
+    const std::vector<double> test = best.at("test_recall");
+    ASSERT_EQ(test.size(), 10u);
+    const json& audit = r.at(name).at("audit");
+    EXPECT_EQ(audit.at("delta"), 0.05);
+    EXPECT_EQ(audit.at("correction"), "Holm");
+    ASSERT_EQ(audit.at("classes").size(), 10u);
+    size_t not_holding = 0;
+    for (size_t k = 0; k < 10; ++k) {
+      const json& c = audit.at("classes")[k];
+      const std::string verdict = c.at("verdict");
+      EXPECT_TRUE(verdict == "holds" || verdict == "violated" || verdict == "inconclusive")
+          << verdict;
+      // Both are counts over the class's test examples, hits / 1000: equal up to rounding.
+      EXPECT_NEAR(c.at("test_recall").get<double>(), test[k], 1e-12);
+      EXPECT_LE(c.at("lower").get<double>(), test[k]);
+      EXPECT_GE(c.at("upper").get<double>(), test[k]);
+      EXPECT_EQ(c.at("examples"), 1000);  // the Fashion-MNIST test set: 1,000 per class
+      // The verdicts follow the bounds: holds above the target, violated below it.
+      if (verdict == "holds") {
+        EXPECT_GE(c.at("lower").get<double>(), 0.8);
+      }
+      if (verdict == "violated") {
+        EXPECT_LT(c.at("upper").get<double>(), 0.8);
+      }
+      if (verdict != "holds") {
+        const std::string sentence = audit.at("not_shown_to_hold")[not_holding++];
+        EXPECT_EQ(sentence.rfind(r.at("class_names")[k].get<std::string>() + ": ", 0), 0u)
+            << sentence;
+      }
+    }
+    EXPECT_EQ(audit.at("not_shown_to_hold").size(), not_holding);
+  }
+  const std::vector<double> best = r.at("validated").at("best").at("test_recall");
+  EXPECT_EQ(check_verdict(r, "validated: every class >= 0.80 on the test set"),
+            *std::min_element(best.begin(), best.end()) >= 0.8);
+  EXPECT_TRUE(check_verdict(r, "test audit: a verdict and Clopper-Pearson bounds"));
 }
 
 // Per-example: the fraction above the bound is a count over the training subset; the check's
@@ -843,7 +928,7 @@ TEST(Figures, EveryLegendStandsOutsideThePlot) {
       {"sparsity figure1", sparsity_figure1_script(f1)},
       {"sparsity trajectory", sparsity_trajectory_script(50, 12)},
       {"sparsity dual_sweep", sparsity_dual_sweep_script(50, 12, {1, 2, 3}, {4, 5, 6})},
-      {"recall min_recall", recall_figure_script(0.8, 6)},
+      {"recall min_recall", recall_figure_script(0.8, 0.076, 6)},
       {"per-example above_bound", per_example_figure_script(0.5, 8)}};
   for (const auto& [name, script] : scripts) {
     expect_legends_outside(script, name);

@@ -462,16 +462,37 @@ TEST(SparsityReport, QuickModeReportsTheProxyRunWithoutCheckingIt) {
 
 // ---- recall ------------------------------------------------------------------------------------
 
-app::RecallEpoch recall_epoch(int64_t epoch, std::vector<double> recall, double accuracy) {
+app::RecallEpoch recall_epoch(int64_t epoch, std::vector<double> recall, double accuracy,
+                              std::vector<double> validation = {}, double validation_loss = 0) {
   app::RecallEpoch e;
   e.epoch = epoch;
   e.recall = std::move(recall);
   e.accuracy = accuracy;
+  e.validation_recall = std::move(validation);
+  e.validation_loss = validation_loss;
   return e;
 }
 
-/// Quick mode on 20,000 examples, 2 epochs: the default ends with every class >= 0.80 (Shirt the
-/// lowest, 0.81), unconstrained training leaves Shirt at 0.62.
+/// A class's audit: the verdict, the test recall and its bounds (levels 0.005 each: Holm's level
+/// of the first class tested is delta / 10 too).
+app::RecallAuditClass audit_class(const std::string& verdict, double recall, double lower,
+                                  double upper) {
+  return {verdict, recall, lower, 0.005, upper, 0.005, 1000};
+}
+
+/// An audit where every class holds, recall 0.9 in [0.87, 0.93].
+app::RecallAudit holding_audit() {
+  app::RecallAudit a;
+  a.delta = 0.05;
+  a.correction = "Holm";
+  a.classes.assign(10, audit_class("holds", 0.9, 0.87, 0.93));
+  return a;
+}
+
+/// Quick mode on 20,000 examples (5,000 held out), 2 epochs: the default ends with every class
+/// >= 0.80 on training (Shirt the lowest, 0.81), unconstrained training leaves Shirt at 0.62;
+/// the validated run's best epoch (1) has every class >= 0.80 on the test set (Shirt 0.82), and
+/// both audits give every class a verdict.
 app::RecallOutcome recall_outcome() {
   app::RecallOutcome o;
   feasible::app::RunConfig config;
@@ -480,46 +501,97 @@ app::RecallOutcome recall_outcome() {
   o.settings.epochs = 2;
   o.data_dir = "/data";
   o.train_examples = 20000;
+  o.validation_examples = 5000;
   o.test_examples = 10000;
+  o.validation_class_sizes = {519, 509, 513, 508, 510, 494, 499, 523, 461, 464};
+  // sqrt(ln(10 / 0.05) / (2 * 461)) = sqrt(5.2983 / 922) = 0.0758.
+  o.margin = 0.0758;
   const std::vector<double> start(10, 0.1);
   const std::vector<double> d1 = {0.85, 0.97, 0.8, 0.9, 0.82, 0.95, 0.7, 0.95, 0.96, 0.95};
   const std::vector<double> d2 = {0.84, 0.97, 0.82, 0.9, 0.83, 0.95, 0.81, 0.95, 0.96, 0.95};
   const std::vector<double> u2 = {0.88, 0.98, 0.84, 0.92, 0.85, 0.97, 0.62, 0.97, 0.98, 0.96};
+  const std::vector<double> v1 = {0.86, 0.97, 0.84, 0.9, 0.85, 0.95, 0.82, 0.95, 0.96, 0.95};
+  const std::vector<double> v2 = {0.86, 0.97, 0.83, 0.9, 0.84, 0.95, 0.79, 0.95, 0.96, 0.95};
   o.default_run.method = "default";
-  o.default_run.epochs = {recall_epoch(0, start, 10), recall_epoch(1, d1, 87),
-                          recall_epoch(2, d2, 88)};
+  o.default_run.epochs = {recall_epoch(0, start, 10, start, 2.3), recall_epoch(1, d1, 87, d1, 0.45),
+                          recall_epoch(2, d2, 88, d2, 0.41)};
   o.default_run.test_recall = d2;
   o.default_run.test_accuracy = 86;
   o.default_run.multiplier = std::vector<double>(10, 0.0);
   o.default_run.multiplier[6] = 1.5;
   o.default_run.penalty = std::vector<double>(10, 20.0);
+  o.default_run.best_epoch = 2;
+  o.default_run.best_reason = "step 2: least violation";
+  o.default_run.best_test_recall = d2;
+  o.default_run.best_test_accuracy = 86;
+  o.default_run.audit = holding_audit();
+  o.validated = o.default_run;
+  o.validated.method = "validated";
+  o.validated.epochs = {recall_epoch(0, start, 10, start, 2.3), recall_epoch(1, v1, 86, v1, 0.47),
+                        recall_epoch(2, v2, 87, v2, 0.44)};
+  o.validated.test_recall = v2;
+  o.validated.best_epoch = 1;
+  o.validated.best_test_recall = v1;
+  o.validated.dual_steps = 158;
   o.unconstrained.method = "unconstrained";
-  o.unconstrained.epochs = {recall_epoch(0, start, 10), recall_epoch(1, u2, 88),
-                            recall_epoch(2, u2, 89)};
+  o.unconstrained.epochs = {recall_epoch(0, start, 10, start, 2.3),
+                            recall_epoch(1, u2, 88, u2, 0.4), recall_epoch(2, u2, 89, u2, 0.38)};
   o.unconstrained.test_recall = u2;
   o.unconstrained.test_accuracy = 87;
   return o;
 }
 
+const app::FigureFile kNoFigure = {"min_recall", "min recall", false, "none"};
+
 TEST(RecallReport, EveryCheckHoldsWhenTheDefaultLiftsEveryClass) {
   const app::RecallOutcome o = recall_outcome();
   const std::vector<Check> checks = app::recall_checks(o);
-  EXPECT_EQ(checks.size(), 2u);
+  EXPECT_EQ(checks.size(), 4u);
   EXPECT_EQ(failing(checks), 0);
   const Check d = find_check(checks, "default: every class >= 0.80 training recall at the end");
   EXPECT_HAS(d.name, "(2 epochs on 20000 examples)");
   EXPECT_EQ(d.measured, "smallest 0.810 (Shirt); 10 of 10 classes >= 0.80");
   EXPECT_EQ(find_check(checks, "unconstrained training leaves some class below 0.80").measured,
             "smallest 0.620 (Shirt); 9 of 10 classes >= 0.80");
-  const std::string md = app::recall_report(o, {"min_recall", "min recall", false, "none"});
+  EXPECT_EQ(find_check(checks, "validated: every class >= 0.80 on the test set").measured,
+            "smallest 0.820 (Shirt); 10 of 10 classes >= 0.80; epoch 1");
+  EXPECT_EQ(find_check(checks, "test audit: a verdict").measured,
+            "default: 10 hold, 0 violated, 0 inconclusive; validated: 10 hold, 0 violated, 0 "
+            "inconclusive");
+  const std::string md = app::recall_report(o, kNoFigure);
   EXPECT_HAS(md, "| 6 Shirt | 0.810 | 0.620 | 0.810 | 0.620 | 1.5 | 20 |");
   EXPECT_HAS(md, "| 1 | 0.700 (Shirt) | 0.620 (Shirt) | 87.00 | 88.00 |");
   EXPECT_HAS(md, "| 0 | 0.100 (T-shirt/top) |");
   EXPECT_HAS(md, "- Mode: quick. Data: Fashion-MNIST from `/data`, the first 20000 training");
+  EXPECT_HAS(md, "the next 5000 as the validation split (never trained on)");
+  EXPECT_HAS(md, "m = sqrt(ln(10 / delta) / (2 n_min)) = 0.076 with delta = 0.05 and n_min = 461");
+  EXPECT_EQ(md.find("This margin is large"), std::string::npos);
+  // The validation table marks each run's best epoch: the default's 2, the validated run's 1.
+  EXPECT_HAS(md, "| 1 | 0.700 (Shirt) | 0.45 | 0.820 (Shirt) | 0.820 (Shirt) **best** | 0.47 |");
+  EXPECT_HAS(md, "| 2 | 0.810 (Shirt) **best** | 0.41 | 0.790 (Shirt) | 0.790 (Shirt) | 0.44 |");
+  // Test recall, last and best epoch; the validated run's last Shirt (0.79) is below the target.
+  EXPECT_HAS(md, "| 6 Shirt | 0.810 | 0.810 | **0.790** | 0.820 | **0.620** | 1.5 |");
+  EXPECT_HAS(md, "| 6 Shirt | holds | 0.900 [0.870, 0.930] | holds | 0.900 [0.870, 0.930] |");
+  EXPECT_HAS(md, "- Default: every class holds.\n- Validated: every class holds.\n");
+  EXPECT_HAS(md, "The largest multiplier at the end: default 1.5 (Shirt), validated 1.5 (Shirt).");
   const nlohmann::json r = app::recall_results(o);
   EXPECT_EQ(r["default"]["min_train_recall"], 0.81);
   EXPECT_EQ(r["default"]["epochs"].size(), 3u);
+  EXPECT_EQ(r["default"]["epochs"][2]["validation_min_recall"], 0.81);
   EXPECT_EQ(r["unconstrained"].count("multiplier"), 0u);
+  EXPECT_EQ(r["unconstrained"].count("best"), 0u);
+  EXPECT_EQ(r["unconstrained"].count("audit"), 0u);
+  EXPECT_EQ(r["validated"]["best"]["epoch"], 1);
+  EXPECT_EQ(r["validated"]["best"]["min_test_recall"], 0.82);
+  EXPECT_EQ(r["validated"]["min_test_recall"], 0.79);
+  EXPECT_EQ(r["validated"]["dual_steps"], 158);
+  EXPECT_EQ(r["default"].count("dual_steps"), 0u);
+  EXPECT_EQ(r["validated"]["audit"]["classes"].size(), 10u);
+  EXPECT_EQ(r["validated"]["audit"]["classes"][6]["verdict"], "holds");
+  EXPECT_EQ(r["validated"]["audit"]["not_shown_to_hold"].size(), 0u);
+  EXPECT_EQ(r["margin"], 0.0758);
+  EXPECT_EQ(r["settings"]["data"]["validation_examples"], 5000);
+  EXPECT_EQ(r["settings"]["data"]["validation_class_sizes"][8], 461);
   EXPECT_EQ(r["class_names"][6], "Shirt");
 }
 
@@ -532,8 +604,89 @@ TEST(RecallReport, AClassBelowTheTargetFailsTheDefaultsCheck) {
   EXPECT_FALSE(d.holds);
   EXPECT_EQ(d.measured, "smallest 0.795 (Coat); 9 of 10 classes >= 0.80");
   EXPECT_FALSE(find_check(checks, "unconstrained training leaves some class below").holds);
-  EXPECT_HAS(app::recall_report(o, {"min_recall", "min recall", false, "none"}),
-             "| 4 Coat | **0.795** |");
+  EXPECT_HAS(app::recall_report(o, kNoFigure), "| 4 Coat | **0.795** |");
+}
+
+// The goal's check reads the best epoch's test recall, not the last epoch's: a class of the best
+// at 0.799 fails it; the last epoch's 0.79 alone does not (recall_outcome's first test).
+TEST(RecallReport, TheValidatedCheckReadsTheBestEpochsTestRecall) {
+  app::RecallOutcome o = recall_outcome();
+  o.validated.best_test_recall[2] = 0.799;  // Pullover
+  const Check v =
+      find_check(app::recall_checks(o), "validated: every class >= 0.80 on the test set");
+  EXPECT_FALSE(v.holds);
+  EXPECT_EQ(v.measured, "smallest 0.799 (Pullover); 9 of 10 classes >= 0.80; epoch 1");
+  o.validated.best_test_recall.clear();  // not measured: fails, never holds vacuously
+  EXPECT_FALSE(
+      find_check(app::recall_checks(o), "validated: every class >= 0.80 on the test set").holds);
+}
+
+// The report names every class not shown to hold, with the bound that decides.
+TEST(RecallReport, TheAuditFindingsNameTheClassesNotShownToHold) {
+  app::RecallOutcome o = recall_outcome();
+  app::RecallAudit& a = o.validated.audit;
+  a.classes[6] = audit_class("inconclusive", 0.78, 0.745, 0.812);  // Shirt, below the target
+  a.classes[4] = audit_class("inconclusive", 0.81, 0.78, 0.84);    // Coat, above it
+  a.classes[2] = audit_class("violated", 0.7, 0.66, 0.74);         // Pullover
+  const std::vector<std::string> found = app::recall_audit_findings(a, 0.8);
+  ASSERT_EQ(found.size(), 3u);  // in class order; the seven that hold are not named
+  EXPECT_EQ(found[0],
+            "Pullover: test recall 0.700, upper bound 0.740 (level 0.005) below 0.80: violated "
+            "at delta = 0.05 with 1000 test examples");
+  EXPECT_EQ(found[1],
+            "Coat: test recall 0.810 >= 0.80, but lower bound 0.780 (level 0.005) below 0.80: "
+            "inconclusive at delta = 0.05 with 1000 test examples");
+  EXPECT_EQ(found[2],
+            "Shirt: test recall 0.780 < 0.80, but upper bound 0.812 (level 0.005) not below "
+            "0.80: inconclusive at delta = 0.05 with 1000 test examples");
+  const std::string md = app::recall_report(o, kNoFigure);
+  EXPECT_HAS(md, "- Validated, the classes not shown to hold:\n  - Pullover: test recall 0.700");
+  EXPECT_HAS(md, "  - Shirt: test recall 0.780 < 0.80, but upper bound 0.812");
+  EXPECT_HAS(md,
+             "| 6 Shirt | holds | 0.900 [0.870, 0.930] | inconclusive | 0.780 [0.745, 0.812] |");
+  const nlohmann::json r = app::recall_results(o);
+  EXPECT_EQ(r["validated"]["audit"]["not_shown_to_hold"][2], found[2]);
+  EXPECT_EQ(r["validated"]["audit"]["classes"][6]["upper"], 0.812);
+  // Verdicts that are reported count for the audit's check, whatever they are.
+  const Check c = find_check(app::recall_checks(o), "test audit: a verdict");
+  EXPECT_TRUE(c.holds);
+  EXPECT_EQ(c.measured,
+            "default: 10 hold, 0 violated, 0 inconclusive; validated: 7 hold, 1 violated, 2 "
+            "inconclusive");
+}
+
+// The audit's check fails when a class has no verdict or no bounds, or a run was not audited.
+TEST(RecallReport, TheAuditCheckFailsWithoutAVerdictForEveryClass) {
+  const auto audit_check = [](const app::RecallOutcome& o) {
+    return find_check(app::recall_checks(o), "test audit: a verdict");
+  };
+  app::RecallOutcome o = recall_outcome();
+  o.default_run.audit.classes[3].verdict = "not observed";
+  Check c = audit_check(o);
+  EXPECT_FALSE(c.holds);
+  EXPECT_EQ(c.measured,
+            "default: 9 hold, 0 violated, 0 inconclusive, 1 not audited; validated: 10 hold, 0 "
+            "violated, 0 inconclusive");
+  EXPECT_EQ(app::recall_audit_findings(o.default_run.audit, 0.8),
+            std::vector<std::string>{"Dress: not audited (not observed)"});
+  o = recall_outcome();
+  o.validated.audit.classes[0].upper = std::nan("");
+  EXPECT_FALSE(audit_check(o).holds);
+  o = recall_outcome();
+  o.validated.audit.classes.pop_back();
+  c = audit_check(o);
+  EXPECT_FALSE(c.holds);
+  EXPECT_HAS(c.measured, "validated: 9 hold, 0 violated, 0 inconclusive, 1 not audited");
+  o.validated.audit.classes.clear();
+  EXPECT_HAS(app::recall_report(o, kNoFigure), "- Validated: not audited.\n");
+}
+
+// A margin above 0.1 is said to be large in the report.
+TEST(RecallReport, ALargeMarginIsSaidToBe) {
+  app::RecallOutcome o = recall_outcome();
+  o.margin = 0.12;
+  EXPECT_HAS(app::recall_report(o, kNoFigure),
+             "This margin is large: the aim 0.920 may be out of reach");
 }
 
 // ---- per-example -------------------------------------------------------------------------------
