@@ -1,6 +1,5 @@
 // E6, the per-example constraint: the runs (the default optimizer with an indexed multiplier,
 // and unconstrained training), the CSV files and the figure.
-#include <ATen/CPUGeneratorImpl.h>
 #include <feasible/feasible.h>
 
 #include <chrono>
@@ -36,7 +35,7 @@ void finish(PerExampleRun& run, torch::nn::Sequential& model, const FashionData&
 /// One run from the seeded model: with the default optimizer and one indexed constraint
 /// (cross-entropy_i - bound <= 0, one multiplier per example, the batch observed through its
 /// indices), or the same Adam on the mean cross-entropy alone. Both see the same batches: a
-/// permutation per epoch from one generator seeded seed + 1.
+/// data::BatchLoader seeded seed + 1 (a permutation per epoch).
 PerExampleRun train_one(const FashionData& data, const PerExampleSettings& s, bool constrained,
                         Progress& progress) {
   using Clock = std::chrono::steady_clock;
@@ -53,20 +52,19 @@ PerExampleRun train_one(const FashionData& data, const PerExampleSettings& s, bo
                                  : std::string("unconstrained"),
                      s.epochs);
   run.epochs.push_back(evaluate(model, data.train, s.bound, 0, 0));
-  auto generator = at::detail::createCPUGenerator(s.seed + 1);
+  data::BatchLoader loader(data.train, s.batch_size, s.seed + 1);
   for (int64_t epoch = 1; epoch <= s.epochs; ++epoch) {
     const auto start = Clock::now();
-    const torch::Tensor order = torch::randperm(n, generator, torch::kLong);
-    for (int64_t first = 0; first < n; first += s.batch_size) {
-      const torch::Tensor idx = order.narrow(0, first, std::min(s.batch_size, n - first));
-      const torch::Tensor inputs = data.train.inputs.index_select(0, idx);
-      const torch::Tensor targets = data.train.targets.index_select(0, idx);
+    loader.start_epoch();
+    while (auto batch = loader.next()) {
       t->optimizer->step([&] {
         const torch::Tensor losses = torch::nn::functional::cross_entropy(
-            model->forward(inputs), targets,
+            model->forward(batch->inputs), batch->targets,
             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
         ProblemState state(losses.mean());
-        if (constrained) state.observe(each, ConstraintState(losses - s.bound).indices(idx));
+        if (constrained) {
+          state.observe(each, ConstraintState(losses - s.bound).indices(batch->indices));
+        }
         return state;
       });
     }
