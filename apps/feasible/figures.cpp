@@ -222,11 +222,11 @@ std::string recall_figure_script(double target, double margin, int epochs) {
     p << "plot 'min_recall.csv' skip 1 using 1:" << unconstrained
       << " with linespoints pt 5 ps 1.4 lw 4 lc rgb '#aaaaaa' title 'unconstrained', \\\n"
       << "  '' skip 1 using 1:" << default_run
-      << " with linespoints pt 7 ps 0.9 lw 2 dt 2 lc rgb '#e7298a' title 'default (dual on "
-         "training batches)', \\\n"
+      << " with linespoints pt 7 ps 0.9 lw 2 dt 2 lc rgb '#e7298a' title 'default: dual on "
+         "training', \\\n"
       << "  '' skip 1 using 1:" << validated
-      << " with linespoints pt 9 ps 1.2 lw 2 lc rgb '#1b9e77' title 'validated (dual on "
-         "validation batches)', \\\n";
+      << " with linespoints pt 9 ps 1.2 lw 2 lc rgb '#1b9e77' title 'validated: dual on "
+         "validation', \\\n";
     return p.str();
   };
   s << "set multiplot layout 2,1 title 'Per-class recall >= " << fixed(target, 2)

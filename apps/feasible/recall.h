@@ -8,9 +8,9 @@
 /// validation split, ConstrainedOptimizer::dual_step, against a target raised by a margin), and
 /// unconstrained training. Each constrained run keeps its best epoch on the validation split
 /// (feasible::BestIterate) and is audited on the test set (feasible::Auditor). In parts: the run
-/// (recall_run.cpp, recall_validated.cpp) trains and returns a RecallOutcome; the checks, the
-/// results and the report (recall_report.cpp, recall_markdown.cpp) read only that outcome, so
-/// tests can build one by hand.
+/// (recall_run.cpp) trains and returns a RecallOutcome, which recall_files.cpp writes as CSV and
+/// a figure; the checks, the results and the report (recall_report.cpp, recall_markdown.cpp)
+/// read only that outcome, so tests can build one by hand.
 
 #include <nlohmann/json.hpp>
 #include <string>
