@@ -4,10 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "apps/feasible/concave.h"
+#include "apps/feasible/fashion.h"
 #include "apps/feasible/overhead.h"
 #include "apps/feasible/per_example.h"
 #include "apps/feasible/rate.h"
@@ -687,6 +691,65 @@ TEST(RecallReport, ALargeMarginIsSaidToBe) {
   o.margin = 0.12;
   EXPECT_HAS(app::recall_report(o, kNoFigure),
              "This margin is large: the aim 0.920 may be out of reach");
+}
+
+/// Writes a plain IDX file of uint8 values: the magic (0, 0, 0x08 for uint8, the number of
+/// dimensions), the dimensions as big-endian int32, the values.
+void write_idx(const std::string& path, const std::vector<int32_t>& dims,
+               const std::vector<uint8_t>& values) {
+  std::ofstream f(path, std::ios::binary);
+  f.put(0).put(0).put(0x08).put(static_cast<char>(dims.size()));
+  for (int32_t d : dims) {
+    for (int shift = 24; shift >= 0; shift -= 8) f.put(static_cast<char>((d >> shift) & 0xff));
+  }
+  f.write(reinterpret_cast<const char*>(values.data()),
+          static_cast<std::streamsize>(values.size()));
+}
+
+/// A Fashion-MNIST folder of 10 training examples (example i: every pixel i, label i) and 2 test
+/// examples, in a fresh folder under the test's temporary directory.
+std::string tiny_fashion_dir() {
+  const std::string dir = ::testing::TempDir() + "recall_split_fashion";
+  std::filesystem::create_directories(dir);
+  for (const auto& [stem, n] : {std::pair<std::string, int>{"train", 10}, {"t10k", 2}}) {
+    std::vector<uint8_t> pixels, labels;
+    for (int i = 0; i < n; ++i) {
+      pixels.insert(pixels.end(), 28 * 28, static_cast<uint8_t>(i));
+      labels.push_back(static_cast<uint8_t>(i));
+    }
+    write_idx(dir + "/" + stem + "-images-idx3-ubyte", {n, 28, 28}, pixels);
+    write_idx(dir + "/" + stem + "-labels-idx1-ubyte", {n}, labels);
+  }
+  return dir;
+}
+
+// The validation split is the examples right after the training subset: disjoint from it, never
+// trained on; too few examples for both is an error naming the counts.
+TEST(RecallSplit, TheValidationExamplesFollowTheTrainingSubset) {
+  const std::string dir = tiny_fashion_dir();
+  app::FashionData d = app::load_fashion(dir, 6, 3);
+  EXPECT_EQ(d.train.size(), 6);
+  EXPECT_EQ(d.validation.size(), 3);
+  EXPECT_EQ(d.test.size(), 2);
+  EXPECT_TRUE(d.train.targets.equal(torch::arange(0, 6, torch::kLong)));
+  EXPECT_TRUE(d.validation.targets.equal(torch::arange(6, 9, torch::kLong)));
+  // Example 7's pixels are all 7, scaled to [0, 1] by 1 / 255.
+  EXPECT_FLOAT_EQ(d.validation.inputs[1][100].item<float>(), 7.0f / 255.0f);
+  // 0 training examples with a validation split: all the others are trained on.
+  d = app::load_fashion(dir, 0, 4);
+  EXPECT_TRUE(d.train.targets.equal(torch::arange(0, 6, torch::kLong)));
+  EXPECT_TRUE(d.validation.targets.equal(torch::arange(6, 10, torch::kLong)));
+  // No validation split by default.
+  EXPECT_EQ(app::load_fashion(dir, 6).validation.size(), 0);
+  try {
+    app::load_fashion(dir, 8, 3);
+    ADD_FAILURE() << "8 + 3 > 10 examples must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_HAS(e.what(),
+               "load_fashion: 8 training and 3 validation examples need more than the "
+               "10 in " +
+                   dir);
+  }
 }
 
 // ---- per-example -------------------------------------------------------------------------------
