@@ -140,6 +140,11 @@ PartSums part_sums(const rates::Part& part, size_t p, const std::string& where,
       }
     }
     check_sums(t, at);
+    // Whole numbers from here on (float32 sums may be off by a rounding).
+    for (double& n : t.total) n = std::round(n);
+    if (t.counts) {
+      for (double& h : t.hits) h = std::round(h);
+    }
     out.terms.push_back(std::move(t));
   }
   return out;

@@ -334,6 +334,17 @@ TEST(Auditor, PoolsBatchesAndBoundsThePooledCounts) {
   EXPECT_EQ(e.verdict, Verdict::kHolds);  // UCB(5 of 100) ~ 0.10 < 0.2
 }
 
+TEST(Auditor, RoundsCountsWithinFloatRounding) {
+  // A float32 count can be off by a rounding (2.9999998 for 3): accepted (within a relative
+  // 1e-5) and rounded, so the rate is exactly 3 / 10.
+  Problem problem;
+  auto c = problem.add_constraint("c");
+  Auditor auditor(problem);
+  auditor.observe(c, rates::at_most(count(2.9999998, 10.0000001), 0.5));
+  EXPECT_EQ(auditor.report().entries[0].quantity, 3.0 / 10.0);
+  EXPECT_EQ(auditor.report().entries[0].examples, 10);
+}
+
 TEST(Auditor, AtLeastReadsAsAThresholdAndTwoTermsUseTheSum) {
   Problem problem;
   auto recall = problem.add_constraint("recall");

@@ -268,4 +268,28 @@ std::string per_example_figure_script(double bound, int epochs) {
   return s.str();
 }
 
+std::string fairness_figure_script(double eps) {
+  std::ostringstream s;
+  s << "set multiplot layout 2,1 title '|gap| between the groups on fresh data: one mark per "
+       "data draw'\n"
+    << "set grid ytics\n"
+    << legend_right(kPlotRight)
+    << "set xtics ('unconstrained' 0, 'penalty' 1, 'constrained' 2, 'validated' 3)\n"
+    << "set xrange [-0.5:3.5]\nset yrange [0:*]\n";
+  const char* const keys[2] = {"parity", "opportunity"};
+  const char* const names[2] = {"demographic parity", "equal opportunity"};
+  for (int k = 0; k < 2; ++k) {
+    const std::string is = std::string("(strcol(1) eq '") + keys[k] + "' && $9 == ";
+    s << "set ylabel '|gap|, " << names[k] << "'\n"
+      << "plot 'runs.csv' skip 1 using " << is << "1 ? $4 : NaN):8 with points pt 7 ps 0.8 "
+      << "lc rgb '#1b9e77' title 'meets |gap| <= eps', \\\n"
+      << "  '' skip 1 using " << is << "0 ? $4 : NaN):8 with points pt 6 ps 1.0 lw 2 "
+      << "lc rgb '#d95f02' title 'misses it', \\\n"
+      << "  " << eps << " with lines dt 2 lw 2 lc rgb 'black' title 'eps = " << fmt(eps, 3)
+      << "'\n";
+  }
+  s << "unset multiplot\n";
+  return s.str();
+}
+
 }  // namespace feasible::app

@@ -71,4 +71,9 @@ std::string recall_figure_script(double target, double margin, int epochs);
 /// (epochs.csv, epoch 0 = before training).
 std::string per_example_figure_script(double bound, int epochs);
 
+/// Fairness: |gap| on fresh data per data draw (runs.csv), one column per method, one panel per
+/// requirement (parity above, opportunity below), with the bound eps; marks that meet the bound
+/// are filled, marks that miss it are open.
+std::string fairness_figure_script(double eps);
+
 }  // namespace feasible::app

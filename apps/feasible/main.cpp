@@ -1,5 +1,5 @@
 // The `feasible` program: `feasible reproduce
-// concave|rate|overhead|sparsity|recall|per-example|all`.
+// concave|rate|overhead|sparsity|recall|per-example|fairness|all`.
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -26,7 +26,8 @@ const std::map<std::string, Runner>& runners() {
   static const std::map<std::string, Runner> map = {
       {"concave", &app::run_concave},   {"rate", &app::run_rate},
       {"overhead", &app::run_overhead}, {"sparsity", &app::run_sparsity},
-      {"recall", &app::run_recall},     {"per-example", &app::run_per_example}};
+      {"recall", &app::run_recall},     {"per-example", &app::run_per_example},
+      {"fairness", &app::run_fairness}};
   return map;
 }
 
@@ -35,7 +36,8 @@ void write_index(const std::string& root, const app::RunConfig& config,
   std::ostringstream md;
   md << "# feasible: the paper's experiments, reproduced\n\n"
      << "Reproduces " << app::kPaperCitation
-     << "; recall and per-example are workloads of the default optimizer, not in the paper.\n\n"
+     << "; recall and per-example are workloads of the default optimizer, and fairness a study of "
+        "requirements on fresh data, not in the paper.\n\n"
      << "Command: `" << app::command_text(config) << "`, " << app::utc_now() << "\n\n";
   std::vector<std::vector<std::string>> rows;
   nlohmann::json index;

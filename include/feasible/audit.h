@@ -202,8 +202,9 @@ double audit_margin(int64_t n, double delta);
 /// within()), measured on n_a and n_b examples: the sum of the two groups' margins at delta / 2,
 ///   margin = audit_margin(n_a, delta / 2) + audit_margin(n_b, delta / 2),
 /// so that a - b measured as <= eps - margin implies a - b <= eps with probability at least
-/// 1 - delta (union bound over the two groups). For within() the same margin serves both
-/// sides: only one side can be violated. n_a, n_b >= 1, delta in (0, 1).
+/// 1 - delta (union bound over the two groups). For within(), whose two sides fail on different
+/// events (a - b too high, or too low), pass delta / 2 to bound either failure by delta.
+/// n_a, n_b >= 1, delta in (0, 1).
 double audit_margin(int64_t n_a, int64_t n_b, double delta);
 
 }  // namespace feasible

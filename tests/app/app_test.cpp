@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <sstream>
@@ -143,7 +144,7 @@ TEST(Cli, BadCommandLinesExitTwoWithAMessage) {
       {{"reproduc"}, "unknown command 'reproduc'; expected 'reproduce'"},
       {{"reproduce"}, "experiment is required"},
       {{"reproduce", "sparse"},
-       "sparse not in {concave,rate,overhead,sparsity,recall,per-example,all}"},
+       "sparse not in {concave,rate,overhead,sparsity,recall,per-example,fairness,all}"},
       {{"reproduce", "sparsity", "--epochs", "0"}, "--epochs"},
       {{"reproduce", "sparsity", "--epochs", "many"}, "--epochs"},
       {{"reproduce", "sparsity", "--data", ""}, "--data must not be empty"},
@@ -318,7 +319,7 @@ TEST(QuickRun, IndexLinksEveryExperiment) {
   ASSERT_EQ(index.at("experiments").size(), 6u);
   const std::string md = read(kRoot / "index.md");
   for (const std::string name :
-       {"concave", "rate", "overhead", "sparsity", "recall", "per-example"}) {
+       {"concave", "rate", "overhead", "sparsity", "recall", "per-example", "fairness"}) {
     EXPECT_TRUE(contains(md, "(" + name + "/report.md)")) << md;
     EXPECT_TRUE(fs::exists(kRoot / name / "report.md"));
   }
@@ -912,6 +913,42 @@ TEST(QuickRun, PerExampleComparesTheDefaultWithUnconstrainedTraining) {
   EXPECT_EQ(csv_rows(kRoot / "per-example" / "epochs.csv").size(), static_cast<size_t>(epochs) + 1);
 }
 
+// Fairness: the counts re-derived from the runs (a run meets the requirement when its fresh gap
+// is within eps), every draw has the four methods, the validated runs carry a positive margin,
+// and each check's verdict follows from the counts.
+TEST(QuickRun, FairnessCountsFollowFromTheRuns) {
+  const json r = load_results("fairness");
+  expect_common_layout(r, "fairness");
+  const double eps = r.at("settings").at("eps");
+  const int64_t draws = r.at("settings").at("draws");
+  ASSERT_GE(draws, 20);
+  bool validated_ok = true;
+  for (const std::string key : {"parity", "opportunity"}) {
+    SCOPED_TRACE(key);
+    const json& study = r.at("studies").at(key);
+    ASSERT_EQ(study.at("runs").size(), static_cast<size_t>(4 * draws));
+    std::map<std::string, int64_t> meets;
+    for (const json& run : study.at("runs")) {
+      const std::string method = run.at("method");
+      meets[method] += std::abs(run.at("fresh_gap").get<double>()) <= eps ? 1 : 0;
+      if (method == "validated") {
+        EXPECT_GT(run.at("margin").get<double>(), 0.0);
+        EXPECT_LT(run.at("margin").get<double>(), eps);
+      }
+      const std::string verdict = run.at("verdict");
+      EXPECT_TRUE(verdict == "holds" || verdict == "inconclusive" || verdict == "violated")
+          << verdict;
+    }
+    for (const auto& [method, k] : meets) {
+      EXPECT_EQ(study.at("methods").at(method).at("meets_on_fresh_data").get<int64_t>(), k)
+          << method;
+    }
+    validated_ok = validated_ok && static_cast<double>(meets["validated"]) >= 0.95 * draws;
+  }
+  EXPECT_EQ(check_verdict(r, "validated (dual on a validation set"), validated_ok);
+  EXPECT_EQ(csv_rows(kRoot / "fairness" / "runs.csv").size(), static_cast<size_t>(8 * draws));
+}
+
 // ---- the figures' scripts -----------------------------------------------------------------
 
 // Every figure's legend stands outside the plot area, so it hides no data (the old legends were
@@ -929,7 +966,8 @@ TEST(Figures, EveryLegendStandsOutsideThePlot) {
       {"sparsity trajectory", sparsity_trajectory_script(50, 12)},
       {"sparsity dual_sweep", sparsity_dual_sweep_script(50, 12, {1, 2, 3}, {4, 5, 6})},
       {"recall min_recall", recall_figure_script(0.8, 0.076, 6)},
-      {"per-example above_bound", per_example_figure_script(0.5, 8)}};
+      {"per-example above_bound", per_example_figure_script(0.5, 8)},
+      {"fairness fresh_gap", fairness_figure_script(0.05)}};
   for (const auto& [name, script] : scripts) {
     expect_legends_outside(script, name);
     EXPECT_FALSE(contains(script, "opaque")) << name;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/feasible/concave.h"
+#include "apps/feasible/fairness.h"
 #include "apps/feasible/fashion.h"
 #include "apps/feasible/overhead.h"
 #include "apps/feasible/per_example.h"
@@ -34,6 +35,11 @@ Check find_check(const std::vector<Check>& checks, const std::string& prefix) {
   }
   EXPECT_EQ(found.size(), 1u) << "checks named \"" << prefix << "...\"";
   return found.size() == 1 ? found[0] : Check{};
+}
+
+/// Whether `text` contains `part`.
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 /// The number of checks that do not hold.
@@ -818,6 +824,87 @@ TEST(PerExampleReport, ADefaultNoBetterThanUnconstrainedFailsTheCheck) {
 }
 
 // ---- statistics --------------------------------------------------------------------------------
+
+// ---- fairness ------------------------------------------------------------------------------
+
+namespace {
+
+app::FairnessRun fairness_run(const std::string& method, double fresh_gap, double accuracy,
+                              const std::string& verdict) {
+  app::FairnessRun r;
+  r.method = method;
+  r.train_gap = fresh_gap;
+  r.fresh_gap = fresh_gap;
+  r.fresh_accuracy = accuracy;
+  r.verdict = verdict;
+  return r;
+}
+
+/// 20 draws per requirement: unconstrained always at gap 0.19; penalty at 0.01; constrained
+/// meets eps = 0.05 in the even draws only (0.045, then 0.055); validated at 0.02 in every draw.
+app::FairnessOutcome fairness_outcome() {
+  app::FairnessOutcome o;
+  app::RunConfig config;
+  config.quick = true;
+  o.settings = app::fairness_settings(config);
+  for (auto r : {app::FairnessRequirement::kParity, app::FairnessRequirement::kOpportunity}) {
+    app::FairnessStudy study;
+    study.requirement = r;
+    for (int64_t d = 0; d < 20; ++d) {
+      app::FairnessDraw draw;
+      draw.draw = d;
+      draw.runs = {fairness_run("unconstrained", 0.19, 79.0, "violated"),
+                   fairness_run("penalty", -0.01, 77.0, "holds"),
+                   fairness_run("constrained", d % 2 == 0 ? 0.045 : 0.055, 78.0, "inconclusive"),
+                   fairness_run("validated", 0.02, 77.5, "inconclusive")};
+      study.draws.push_back(draw);
+    }
+    o.studies.push_back(study);
+  }
+  return o;
+}
+
+}  // namespace
+
+// Counts by hand: validated 20 of 20, constrained 10 of 20 (the even draws), unconstrained 0.
+TEST(FairnessReport, EveryCheckHoldsWhenTheValidatedMethodMeetsTheRequirement) {
+  const app::FairnessOutcome o = fairness_outcome();
+  EXPECT_EQ(o.studies[0].meets("validated", 0.05), 20);
+  EXPECT_EQ(o.studies[0].meets("constrained", 0.05), 10);
+  EXPECT_EQ(o.studies[1].meets("unconstrained", 0.05), 0);
+  EXPECT_DOUBLE_EQ(o.studies[0].mean_accuracy("penalty"), 77.0);
+  EXPECT_EQ(o.studies[0].verdicts("penalty", "holds"), 20);
+  const std::vector<Check> checks = app::fairness_checks(o);
+  EXPECT_EQ(failing(checks), 0);
+  EXPECT_TRUE(contains(find_check(checks, "validated").measured, "parity 20 of 20 (100%)"));
+  EXPECT_TRUE(contains(find_check(checks, "constrained").measured, "10 of 20 (50%)"));
+  const std::string md = app::fairness_report(o, {"fresh_gap", "gap", false, "none"});
+  EXPECT_TRUE(contains(md, "## demographic parity"));
+  EXPECT_TRUE(contains(md, "## equal opportunity"));
+  EXPECT_TRUE(contains(md, "| validated | 20 of 20 (100%) |"));
+  const nlohmann::json r = app::fairness_results(o);
+  EXPECT_EQ(r.at("studies").at("parity").at("methods").at("constrained").at("meets_on_fresh_data"),
+            10);
+  EXPECT_EQ(r.at("studies").at("opportunity").at("runs").size(), 80u);
+}
+
+// One validated draw outside eps (19 of 20 = 95% still holds; 18 of 20 does not), constrained
+// meeting it in 17 of 20 (85% > 80%), and a "holds" verdict on a model outside eps: each fails
+// its own check.
+TEST(FairnessReport, MissesAndAWrongVerdictFailTheirChecks) {
+  app::FairnessOutcome o = fairness_outcome();
+  o.studies[0].draws[0].runs[3].fresh_gap = 0.06;
+  EXPECT_TRUE(find_check(app::fairness_checks(o), "validated").holds);
+  o.studies[0].draws[1].runs[3].fresh_gap = -0.07;
+  EXPECT_FALSE(find_check(app::fairness_checks(o), "validated").holds);
+  for (int64_t d : {1, 3, 5, 7, 9, 11, 13}) o.studies[1].draws[d].runs[2].fresh_gap = 0.03;
+  EXPECT_FALSE(find_check(app::fairness_checks(o), "constrained").holds);
+  EXPECT_TRUE(find_check(app::fairness_checks(o), "the audit never").holds);
+  o.studies[1].draws[0].runs[0].verdict = "holds";
+  const Check wrong = find_check(app::fairness_checks(o), "the audit never");
+  EXPECT_FALSE(wrong.holds);
+  EXPECT_EQ(wrong.measured, "1 such verdicts");
+}
 
 TEST(Stats, MedianQuantileAndStandardDeviation) {
   using namespace feasible::stats;
