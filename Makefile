@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   installs what is missing, builds in Release, runs the main job:
-#               feasible reproduce all --quick (the paper's experiments and two workloads of the default optimizer, about 5 minutes)
+#               feasible reproduce all --quick (the paper's experiments, two workloads of the default optimizer and the fairness study, about 6 minutes)
 #   make test   installs what is missing, builds, runs every test with CTest
 BUILD ?= build
 JOBS  ?= $(shell nproc)

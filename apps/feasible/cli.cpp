@@ -83,7 +83,7 @@ CLI::Option* add_run_options(CLI::App& reproduce, RunConfig& config) {
   CLI::Option* quick =
       reproduce.add_flag("--quick", config.quick,
                          "Short settings (fewer iterations and sweep values) that keep every "
-                         "qualitative result; `all --quick` takes about 5 minutes on 2 cores");
+                         "qualitative result; `all --quick` takes about 6 minutes on 2 cores");
   reproduce
       .add_option("--out", config.out,
                   "Output directory (default: results/<experiment>, or results/ for all)")

@@ -316,7 +316,7 @@ void expect_common_layout(const json& r, const std::string& experiment) {
 
 TEST(QuickRun, IndexLinksEveryExperiment) {
   const json index = json::parse(read(kRoot / "index.json"));
-  ASSERT_EQ(index.at("experiments").size(), 6u);
+  ASSERT_EQ(index.at("experiments").size(), 7u);
   const std::string md = read(kRoot / "index.md");
   for (const std::string name :
        {"concave", "rate", "overhead", "sparsity", "recall", "per-example", "fairness"}) {
