@@ -129,6 +129,11 @@ bool PrimalMetric::prepare(const torch::Tensor& loss) {
   return true;
 }
 
+bool PrimalMetric::exact() const {
+  return std::none_of(params_.begin(), params_.end(),
+                      [](const PrimalParameter& p) { return adaptive(p.optimizer); });
+}
+
 double PrimalMetric::squared_norm(const std::vector<torch::Tensor>& grads) const {
   double total = 0;
   for (size_t k = 0; k < params_.size(); ++k) {
@@ -140,8 +145,12 @@ double PrimalMetric::squared_norm(const std::vector<torch::Tensor>& grads) const
 bool CalibrationSchedule::due(int64_t t) {
   if (t < next_) {  // resumed from a checkpoint at an earlier iteration: start the sequence over
     next_ = 0;
+    index_ = 0;
   }
-  while (next_ < t) next_ += next_ <= 8 ? 1 : std::min(std::max<int64_t>(1, next_ / 4), cap_);
+  while (next_ < t) {
+    next_ += next_ <= 8 ? 1 : std::min(std::max<int64_t>(1, next_ / 4), cap_);
+    ++index_;
+  }
   return next_ == t;
 }
 
@@ -159,32 +168,113 @@ std::vector<torch::Tensor> gradient(const torch::Tensor& y, const PrimalMetric& 
 
 }  // namespace
 
-bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
-                         double fraction, uint64_t seed) {
-  if (metric.parameters().empty() || !metric.prepare(eval.state.loss)) return false;
+namespace {
+
+// One constraint's new penalties: the multiplier tensor, its penalty per entry (or one shared),
+// its interval, and where its directions start in the list of normals.
+struct Setting {
+  torch::Tensor param, penalty;
+  std::pair<double, double> range;
+  int64_t constraint = 0;
+  size_t first = 0, count = 0;
+};
+
+// The penalties c = fraction / ||grad g||_P^2 of every observed constraint, and the directions
+// they act along (one per entry of a small dense constraint, else one random-sign sum).
+std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetric& metric,
+                                       double fraction, uint64_t seed,
+                                       std::vector<PenaltyNormal>& normals) {
+  std::vector<Setting> settings;
   for (const auto& item : eval.items) {
     const Constraint& c = item.constraint;
     if (!c.multiplier() || !item.state->contributes_to_primal() || !item.v.requires_grad()) {
       continue;
     }
     const torch::Tensor v = item.v.reshape({-1});
-    torch::Tensor penalty;
+    Setting s{c.multiplier()->parameters()[0],
+              {},
+              c.multiplier()->bounds(),
+              c.index(),
+              normals.size(),
+              0};
     if (!item.idx.defined() && v.numel() <= 32) {
       std::vector<double> c_per_entry(v.numel());
       for (int64_t j = 0; j < v.numel(); ++j) {
-        const double q = metric.squared_norm(gradient(v[j], metric));
-        c_per_entry[j] = penalty_for(fraction, q);
+        auto g = gradient(v[j], metric);
+        c_per_entry[j] = penalty_for(fraction, metric.squared_norm(g));
+        normals.push_back({std::move(g), c_per_entry[j]});
       }
-      penalty = torch::tensor(c_per_entry, torch::kFloat64);
+      s.penalty = torch::tensor(c_per_entry, torch::kFloat64);
     } else {
       auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + c.index());
       const torch::Tensor signs =
           torch::randint(0, 2, {v.numel()}, gen, torch::TensorOptions().dtype(v.dtype())) * 2 - 1;
-      const double q = metric.squared_norm(gradient((v * signs.to(v.device())).sum(), metric));
-      penalty = torch::full({}, penalty_for(fraction, q), torch::kFloat64);
+      auto g = gradient((v * signs.to(v.device())).sum(), metric);
+      const double shared = penalty_for(fraction, metric.squared_norm(g));
+      s.penalty = torch::full({}, shared, torch::kFloat64);
+      normals.push_back({std::move(g), shared});
     }
-    const auto range = c.multiplier()->bounds();
-    dual.set_penalty(c.multiplier()->parameters()[0], penalty, range.first, range.second);
+    s.count = normals.size() - s.first;
+    settings.push_back(std::move(s));
+  }
+  return settings;
+}
+
+// The stability factor and each constraint's shares (by position in `settings`); factor 1 and
+// no shares when the closure has no double backward (the plain rule).
+double measure_curvature(const Evaluation& eval, const PrimalMetric& metric,
+                         const std::vector<PenaltyNormal>& normals,
+                         const std::vector<Setting>& settings, const CurvatureOptions& options,
+                         std::vector<torch::Tensor>& shares) {
+  const double m = options.momentum, limit = 2 * (1 + m) / (1 - m);
+  std::vector<double> curvature;
+  double factor = 1;
+  try {
+    factor = stability_factor(eval, metric, normals, limit, &curvature);
+  } catch (const c10::Error&) {  // no double backward through the closure: keep the plain rule
+    return 1;
+  }
+  const double p = factor * options.fraction;
+  for (size_t k = 0; k < settings.size(); ++k) {
+    const Setting& s = settings[k];
+    std::vector<double> share(s.count);
+    for (size_t j = 0; j < s.count; ++j) {
+      // The curvature the step can follow: beyond 90% of the limit the step itself is near
+      // unstable and a larger gain would feed the multiplier's own curvature back into it.
+      const double stiffness = std::min(std::max(curvature[s.first + j], 0.0) + p, 0.9 * limit);
+      const double q = std::max(options.beta * options.fraction,
+                                (1 - m) * stiffness * stiffness / 4);  // critical damping
+      share[j] = q / p;
+    }
+    shares[k] = torch::tensor(share, torch::kFloat64);
+    if (s.count == 1) shares[k] = shares[k].reshape({});
+  }
+  return factor;
+}
+
+}  // namespace
+
+bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
+                         double fraction, uint64_t seed, const CurvatureOptions* curvature,
+                         bool measure) {
+  if (metric.parameters().empty() || !metric.prepare(eval.state.loss)) return false;
+  std::vector<PenaltyNormal> normals;
+  const std::vector<Setting> settings = measure_penalties(eval, metric, fraction, seed, normals);
+  const bool stable = curvature && metric.exact() && !normals.empty();
+  std::vector<torch::Tensor> shares(settings.size());
+  double measured = 1;
+  if (stable && measure) {
+    measured = measure_curvature(eval, metric, normals, settings, *curvature, shares);
+  }
+  for (size_t k = 0; k < settings.size(); ++k) {
+    const Setting& s = settings[k];
+    double factor = measured;
+    const auto* st = dual.state_of(s.param);
+    if (stable && !measure && st) {  // reuse what the last measurement left in the state
+      factor = st->factor();
+      shares[k] = st->share();
+    }
+    dual.set_penalty(s.param, s.penalty * factor, s.range.first, s.range.second, shares[k], factor);
   }
   return true;
 }

@@ -47,6 +47,10 @@ class PrimalMetric {
   /// sum_k P_k grads_k^2 (grads: one per parameter, undefined for unused ones), with the P of
   /// the last prepare().
   double squared_norm(const std::vector<torch::Tensor>& grads) const;
+  /// P per parameter (of the last prepare()), in the order of parameters().
+  const std::vector<double>& weights() const { return weight_; }
+  /// Whether every primal optimizer is SGD, whose P is exact.
+  bool exact() const;
 
  private:
   c10::optional<double> second_moment_rms(torch::optim::Optimizer* optimizer) const;
@@ -65,17 +69,55 @@ class CalibrationSchedule {
   explicit CalibrationSchedule(int64_t cap) : cap_(cap) {}
   /// Whether a calibration is due at iteration t (t never decreases, except after a resume).
   bool due(int64_t t);
+  /// The position in the sequence of the last calibration due() answered for (0 for step 0):
+  /// a function of t alone, so a resumed run agrees with an uninterrupted one.
+  int64_t index() const { return index_; }
+  /// Whether the calibration at index() also measures the curvature (the first 9, then every
+  /// 4th).
+  bool measures() const { return index_ < 9 || index_ % 4 == 0; }
 
  private:
   int64_t cap_;
   int64_t next_ = 0;
+  int64_t index_ = 0;
+};
+
+/// One penalty direction: a constraint entry's gradient (one tensor per parameter of the
+/// metric) and its penalty c.
+struct PenaltyNormal {
+  std::vector<torch::Tensor> grads;
+  double penalty = 0;
+};
+
+/// The largest factor theta in [0.05, 1] such that the primal step's curvature along the
+/// penalties' directions, with the penalties theta c, stays within a margin of the step's
+/// stability limit `limit` (in the metric P): the largest eigenvalue of
+/// P^1/2 (H_L + theta sum_j c_j a_j a_j^T) P^1/2 on the span of the directions and two Krylov
+/// extensions, with H_L the Lagrangian's Hessian at the current multipliers (Hessian-vector
+/// products: one double backward pass each), at most 0.9 limit, or halfway from its value at
+/// theta = 0 to the limit when that is past 0.8 limit. `curvature` (optional) receives each
+/// direction's curvature d^T H_y d / |d|^2 (0 for a zero direction). Throws what autograd
+/// throws when the closure's operations have no double backward.
+double stability_factor(const Evaluation& eval, const PrimalMetric& metric,
+                        const std::vector<PenaltyNormal>& normals, double limit,
+                        std::vector<double>* curvature = nullptr);
+
+/// The constants of the curvature rule (DefaultOptimizer).
+struct CurvatureOptions {
+  double fraction = 0;  ///< p, the penalty fraction
+  double beta = 0;      ///< the base share, the integral gain's floor (q >= beta p)
+  double momentum = 0;  ///< the primal optimizers' largest momentum m
 };
 
 /// Sets the penalties of every observed constraint of `eval` in `dual` (see DefaultOptimizer).
-/// `seed` drives the random signs of the shared-penalty estimate. Returns false when P is not
-/// known yet (nothing set).
+/// `seed` drives the random signs of the shared-penalty estimate. With `curvature` and an exact
+/// metric (SGD), the penalties are scaled by the stability factor theta and each entry's base
+/// share set for critical damping of the local loop (docs/defaults.md): measured when `measure`,
+/// else the factor and shares kept in the dual's state (checkpointed) are reused. Returns false
+/// when P is not known yet (nothing set).
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
-                         double fraction, uint64_t seed);
+                         double fraction, uint64_t seed,
+                         const CurvatureOptions* curvature = nullptr, bool measure = false);
 
 }  // namespace detail
 }  // namespace feasible

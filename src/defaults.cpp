@@ -26,10 +26,15 @@ void DefaultOptions::validate() const {
 struct DefaultOptimizer::Calibration {
   Calibration(const std::vector<std::shared_ptr<torch::optim::Optimizer>>& primal,
               std::shared_ptr<optim::AugmentedDual> dual, int64_t cap)
-      : metric(primal), schedule(cap), dual(std::move(dual)) {}
+      : metric(primal), schedule(cap), dual(std::move(dual)) {
+    curvature.fraction = kPenaltyFraction;
+    curvature.momentum = detail::primal_momentum(primal);
+    curvature.beta = kBaseShare * (1.0 - curvature.momentum);
+  }
   detail::PrimalMetric metric;
   detail::CalibrationSchedule schedule;
   std::shared_ptr<optim::AugmentedDual> dual;
+  detail::CurvatureOptions curvature;
   int64_t count = 0;
 };
 
@@ -93,7 +98,8 @@ StepResult DefaultOptimizer::step(const Closure& closure) {
     Calibration& cal = *calibration_;
     if (cal.dual && cal.schedule.due(e.iteration_) &&
         detail::calibrate_penalties(eval, cal.metric, *cal.dual, kPenaltyFraction,
-                                    static_cast<uint64_t>(e.iteration_))) {
+                                    static_cast<uint64_t>(e.iteration_), &cal.curvature,
+                                    cal.schedule.measures())) {
       ++cal.count;
     }
     e.write_dual_gradients(eval);

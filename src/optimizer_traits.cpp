@@ -78,7 +78,7 @@ std::vector<OptimizerTraits> make_table() {
       with_state<optim::AugmentedDual, optim::AugmentedDualParamState>(
           "feasible::optim::AugmentedDual",
           [](optim::AugmentedDualParamState& s) {
-            return Fields{required(s.base()), required(s.penalty())};
+            return Fields{required(s.base()), required(s.penalty()), optional(s.share())};
           }),
       with_state<optim::ExtraAdam, optim::ExtraAdamParamState>(
           "feasible::optim::ExtraAdam",

@@ -242,6 +242,62 @@ TEST(AugmentedDual, RefusesBadInput) {
              "finite and >= 0 everywhere");
 }
 
+// A per-entry share replaces beta (lambda_bar += w share c g), by hand on both update paths;
+// a share that is not > 0 is refused; a call without a share keeps the one set before.
+TEST(AugmentedDual, ThePerEntryShareByHand) {
+  for (bool contiguous : {true, false}) {
+    torch::Tensor lam = contiguous
+                            ? dvec({0.0, 0.0}).requires_grad_(true)
+                            : torch::zeros({2, 2}, torch::kFloat64).t()[0].requires_grad_(true);
+    feasible::optim::AugmentedDual dual({lam}, feasible::optim::AugmentedDualOptions(0.25));
+    dual.set_penalty(lam, dvec({2.0, 4.0}), -INFINITY, INFINITY, dvec({3.0, 0.5}));
+    dual.set_penalty(lam, dvec({2.0, 4.0}), -INFINITY, INFINITY);  // the shares stay
+    lam.mutable_grad() = -dvec({0.1, -0.2});
+    dual.step();
+    // lambda = bar + c g = (0.2, -0.8); bar = share c g = (3 * 0.2, 0.5 * -0.8) = (0.6, -0.4)
+    EXPECT_NEAR(lam[0].item<double>(), 0.2, 1e-15);
+    EXPECT_NEAR(lam[1].item<double>(), -0.8, 1e-15);
+    EXPECT_NEAR(dual.state_of(lam)->base()[0].item<double>(), 0.6, 1e-15) << contiguous;
+    EXPECT_NEAR(dual.state_of(lam)->base()[1].item<double>(), -0.4, 1e-15) << contiguous;
+    EXPECT_HAS(error_of([&] { dual.set_penalty(lam, dvec({1.0}), 0, 1, dvec({0.0})); }),
+               "the share must be finite and > 0 everywhere");
+  }
+}
+
+// HS 28 with the step of its tuned gradient descent-ascent run (SGD, lr 0.3): min (x1 + x2)^2 +
+// (x2 + x3)^2 s.t. x1 + 2 x2 + 3 x3 = 1, from (-4, 1, 1); x* = (0.5, -0.5, 0.5). The objective's
+// curvature times the step is already 1.8 (Hessian eigenvalues 0, 2, 6), so the plain penalty
+// (p = 0.4 along the normal a = (1, 2, 3)) would take the step's largest curvature to 2.12 > 2
+// (the eigenvalues of 0.3 H + 0.4 a a^T / |a|^2, computed with numpy) and the run diverged.
+// The stability factor theta makes it 1.9, halfway from 1.8 to the limit 2: by bisection on
+// that 3x3 matrix, theta = 0.3213754647, so the first calibration's penalty is
+// theta 0.4 / (0.3 |a|^2) = 0.03060718711 (|a|^2 = 14). The curvature along the normal is
+// 0.3 a^T H a / |a|^2 = 1.4571428571, so the integral gain for critical damping is
+// q = (1.457142857 + 0.4 theta)^2 / 4 = 0.628612 and the base share q / (0.4 theta) = 4.889963.
+// Tolerance 1e-9: the Krylov basis spans the whole space here, so only roundings and the
+// bisection's 2^-40 remain.
+TEST(Default, StaysStableWhereTheStepIsNearItsLimit) {
+  torch::Tensor x = dvec({-4.0, 1.0, 1.0}).requires_grad_(true);
+  Problem problem;
+  Constraint h = problem.add_constraint("h", f64(ConstraintKind::kEquality));
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.3));
+  auto opt = feasible::make_default_optimizer(problem, sgd);
+  const auto closure = [&] {
+    ProblemState state((x[0] + x[1]).square() + (x[1] + x[2]).square());
+    state.observe(h, ConstraintState((x[0] + 2 * x[1] + 3 * x[2] - 1).reshape({1})));
+    return state;
+  };
+  opt->step(closure);
+  EXPECT_NEAR(opt->penalty(h).item<double>(), 0.03060718711276324, 1e-9);
+  const auto& dual = static_cast<const feasible::optim::AugmentedDual&>(*opt->dual_optimizer());
+  const auto* st = dual.state_of(h.multiplier()->parameters()[0]);
+  ASSERT_TRUE(st->share().defined());
+  EXPECT_NEAR(st->share().item<double>(), 4.889962642961606, 1e-8);
+  for (int t = 1; t < 200; ++t) opt->step(closure);
+  EXPECT_TRUE(torch::allclose(x.detach(), dvec({0.5, -0.5, 0.5}), 0, 1e-8)) << x;
+}
+
 // A checkpoint in the middle of a run, loaded into a fresh optimizer, continues the same run.
 TEST(Default, CheckpointResumesTheSameTrajectory) {
   const std::string path = ::testing::TempDir() + "/defaults_test.ckpt";
@@ -264,6 +320,52 @@ TEST(Default, CheckpointResumesTheSameTrajectory) {
   for (int t = 37; t < 80; ++t) ob->step([&] { return b(); });
   EXPECT_TRUE(torch::equal(a.x.detach(), b.x.detach())) << a.x << b.x;
   EXPECT_TRUE(torch::equal(ob->penalty(b.cap), oa->penalty(a.cap)));
+  std::remove(path.c_str());
+}
+
+// On a problem whose Lagrangian's curvature moves with the multipliers (HS 42: a circle as an
+// equality), a checkpoint taken between curvature measurements resumes exactly: the stability
+// factor and the shares live in the dual's state. Saved at step 40 (last measured at 38, the
+// 17th calibration); the calibrations at 47, 58 and 72 reuse them, 90 would measure again.
+TEST(Default, CheckpointBetweenCurvatureMeasurementsResumesExactly) {
+  const std::string path = ::testing::TempDir() + "/defaults_curvature.ckpt";
+  struct Run {
+    torch::nn::Module holder;
+    torch::Tensor x = dvec({1.0, 1.0, 1.0, 1.0}).requires_grad_(true);
+    Problem problem;
+    Constraint h = problem.add_constraint("h", f64(ConstraintKind::kEquality, 2));
+    std::unique_ptr<feasible::DefaultOptimizer> opt;
+    Run() {
+      holder.register_parameter("x", x);
+      opt = feasible::make_default_optimizer(
+          problem, std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                       torch::optim::SGDOptions(0.1)));
+    }
+    void step() {
+      opt->step([&] {
+        ProblemState state((x - dvec({1.0, 2.0, 3.0, 4.0})).square().sum());
+        state.observe(h,
+                      ConstraintState(torch::stack({x[0] - 2, x[2].square() + x[3].square() - 2})));
+        return state;
+      });
+    }
+    torch::Tensor share() const {
+      const auto& dual = static_cast<const feasible::optim::AugmentedDual&>(*opt->dual_optimizer());
+      return dual.state_of(h.multiplier()->parameters()[0])->share().clone();
+    }
+  };
+  Run a;
+  for (int t = 0; t < 10; ++t) a.step();
+  const torch::Tensor early = a.share();
+  for (int t = 10; t < 40; ++t) a.step();
+  EXPECT_FALSE(torch::allclose(early, a.share())) << "the curvature moved: " << a.share();
+  feasible::save(path, feasible::CheckpointContents().module("m", a.holder).optimizer(*a.opt));
+  for (int t = 40; t < 80; ++t) a.step();
+  Run b;
+  feasible::load(path, feasible::CheckpointContents().module("m", b.holder).optimizer(*b.opt));
+  for (int t = 40; t < 80; ++t) b.step();
+  EXPECT_TRUE(torch::equal(a.x.detach(), b.x.detach())) << a.x << b.x;
+  EXPECT_TRUE(torch::equal(a.share(), b.share()));
   std::remove(path.c_str());
 }
 

@@ -5,6 +5,7 @@
 #include <torch/optim/serialize.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "src/state_key.h"
 #include "src/validate.h"
@@ -48,6 +49,8 @@ void AugmentedDualParamState::serialize(torch::serialize::OutputArchive& archive
   archive.write("lower", torch::tensor(lower_, torch::kFloat64), true);
   archive.write("upper", torch::tensor(upper_, torch::kFloat64), true);
   archive.write("step", torch::tensor(step_), true);
+  if (share_.defined()) archive.write("share", share_, true);
+  archive.write("factor", torch::tensor(factor_, torch::kFloat64), true);
 }
 
 void AugmentedDualParamState::serialize(torch::serialize::InputArchive& archive) {
@@ -59,6 +62,10 @@ void AugmentedDualParamState::serialize(torch::serialize::InputArchive& archive)
   torch::Tensor t;
   archive.read("step", t, true);
   step_ = t.item<int64_t>();
+  torch::Tensor share;
+  share_ = archive.try_read("share", share, true) ? share : torch::Tensor();
+  torch::Tensor factor;
+  factor_ = archive.try_read("factor", factor, true) ? factor.item<double>() : 1.0;
 }
 
 namespace {
@@ -88,7 +95,9 @@ bool update_in_place(torch::Tensor& p, AugmentedDualParamState& st, double beta,
   const torch::Tensor& base = st.base();
   const torch::Tensor& c = st.penalty();
   const torch::Tensor& prev = st.previous();
-  for (const torch::Tensor* t : {&g, &base, &c, &prev}) {
+  const torch::Tensor& share = st.share();  // undefined: beta for every entry
+  for (const torch::Tensor* t : {&g, &base, &c, &prev, &share}) {
+    if (t == &share && !share.defined()) continue;
     if (!t->is_cpu() || !t->is_contiguous() || t->scalar_type() != p.scalar_type() ||
         t->numel() != p.numel()) {
       return false;
@@ -102,14 +111,15 @@ bool update_in_place(torch::Tensor& p, AugmentedDualParamState& st, double beta,
     const scalar_t* grad = g.data_ptr<scalar_t>();
     const scalar_t* pen = c.data_ptr<scalar_t>();
     scalar_t* last = prev.data_ptr<scalar_t>();
-    const auto lo = static_cast<scalar_t>(st.lower()), hi = static_cast<scalar_t>(st.upper());
+    const scalar_t* shares = share.defined() ? share.data_ptr<scalar_t>() : nullptr;
     const auto b = static_cast<scalar_t>(beta);
+    const auto lo = static_cast<scalar_t>(st.lower()), hi = static_cast<scalar_t>(st.upper());
     auto clamp = [&](scalar_t x) { return x < lo ? lo : (x > hi ? hi : x); };
     for (int64_t i = 0; i < p.numel(); ++i) {
       const scalar_t step = pen[i] * grad[i];
       lam[i] = clamp(bar[i] - step);
       const scalar_t w = static_cast<scalar_t>(windup_weight(grad[i], last[i], r0));
-      bar[i] = clamp(bar[i] - w * b * step);
+      bar[i] = clamp(bar[i] - w * (shares ? shares[i] : b) * step);
       if (grad[i] != 0) last[i] = grad[i];
     }
     done = true;
@@ -147,10 +157,12 @@ torch::Tensor AugmentedDual::step(LossClosure closure) {
       if (!update_in_place(p, st, beta, r0)) {
         const torch::Tensor step = st.penalty() * p.grad();  // -c g
         p.copy_((st.base() - step).clamp_(st.lower(), st.upper()));
-        if (r0 > 0) {
-          st.base().sub_(step * windup_weights(p.grad(), st.previous(), r0), beta);
+        const torch::Tensor weighted =
+            r0 > 0 ? step * windup_weights(p.grad(), st.previous(), r0) : step;
+        if (st.share().defined()) {
+          st.base().sub_(weighted * st.share());
         } else {
-          st.base().sub_(step, beta);
+          st.base().sub_(weighted, beta);
         }
         st.base().clamp_(st.lower(), st.upper());
         st.previous().copy_(torch::where(p.grad() != 0, p.grad(), st.previous()));
@@ -162,7 +174,8 @@ torch::Tensor AugmentedDual::step(LossClosure closure) {
 }
 
 void AugmentedDual::set_penalty(const torch::Tensor& param, const torch::Tensor& penalty,
-                                double lower, double upper) {
+                                double lower, double upper, const torch::Tensor& share,
+                                double factor) {
   torch::NoGradGuard no_grad;
   const torch::Tensor c = penalty.detach().to(param.options()).expand_as(param).clone();
   TORCH_CHECK(torch::isfinite(c).all().item<bool>() && (c >= 0).all().item<bool>(),
@@ -170,6 +183,15 @@ void AugmentedDual::set_penalty(const torch::Tensor& param, const torch::Tensor&
               penalty);
   TORCH_CHECK(lower <= upper, "AugmentedDual::set_penalty: lower (", lower, ") > upper (", upper,
               ")");
+  TORCH_CHECK(std::isfinite(factor) && factor > 0,
+              "AugmentedDual::set_penalty: the factor must be finite and > 0, got ", factor);
+  torch::Tensor b;
+  if (share.defined()) {
+    b = share.detach().to(param.options()).expand_as(param).clone();
+    TORCH_CHECK(torch::isfinite(b).all().item<bool>() && (b > 0).all().item<bool>(),
+                "AugmentedDual::set_penalty: the share must be finite and > 0 everywhere, got ",
+                share);
+  }
   auto it = state_.find(key_of(param));
   if (it == state_.end()) {
     auto st = std::make_unique<AugmentedDualParamState>();
@@ -179,6 +201,8 @@ void AugmentedDual::set_penalty(const torch::Tensor& param, const torch::Tensor&
   }
   auto& st = static_cast<AugmentedDualParamState&>(*it->second);
   st.penalty(c);
+  if (b.defined()) st.share(b);
+  st.factor(factor);
   st.lower(lower);
   st.upper(upper);
 }

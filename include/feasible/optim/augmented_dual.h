@@ -53,6 +53,15 @@ struct AugmentedDualParamState
   /// The last nonzero g (as the negated gradient, -g) per entry, 0 where none was seen yet: the
   /// windup guard's reference (kept up to date with the guard off too).
   TORCH_ARG(torch::Tensor, previous);
+  /// The base multiplier's step per entry as a fraction of the penalty (lambda_bar += w share c
+  /// g), > 0 and finite, in place of AugmentedDualOptions::beta; undefined (the default): beta
+  /// for every entry. The default optimizer sets it from the curvature the primal step meets
+  /// along the constraint (docs/defaults.md, "The integral gain").
+  TORCH_ARG(torch::Tensor, share);
+  /// The factor the caller scaled the penalty by, as given to set_penalty() (default 1); not
+  /// read by the update. The default optimizer records its stability factor here, so that a
+  /// calibration that does not measure it (or one after a checkpoint load) reuses it.
+  TORCH_ARG(double, factor) = 1.0;
   /// Number of steps taken on this parameter.
   TORCH_ARG(int64_t, step) = 0;
 
@@ -67,7 +76,8 @@ struct AugmentedDualParamState
 ///   lambda_{t+1}     = clamp(lambda_bar_t + c g_t,        lower, upper)   (the parameter)
 ///   lambda_bar_{t+1} = clamp(lambda_bar_t + w beta c g_t, lower, upper)   (the state)
 ///
-/// where w = 1 unless the windup guard is on (AugmentedDualOptions::windup_guard).
+/// where w = 1 unless the windup guard is on (AugmentedDualOptions::windup_guard), and beta is
+/// the entry's share when set_penalty() gave one.
 ///
 /// Under AlternatingDualPrimalOptimizer with the Lagrangian formulation, the primal step then
 /// reads the gradient grad f(x_t) + [lambda_bar_t + c g(x_t)]+ grad g(x_t), which is the
@@ -87,9 +97,13 @@ class AugmentedDual : public torch::optim::Optimizer {
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   /// Sets the penalty of a parameter (broadcast to its shape; finite, >= 0, checked) and its
-  /// interval. The first call starts lambda_bar at the parameter's current values.
+  /// interval. The first call starts lambda_bar at the parameter's current values. `share`
+  /// (broadcast; finite, > 0, checked), when defined, sets the base multiplier's step per entry
+  /// as a fraction of the penalty in place of the options' beta (AugmentedDualParamState::share);
+  /// undefined (the default) leaves the share as it was. `factor` (finite, > 0) is recorded in
+  /// the state (AugmentedDualParamState::factor) for the caller.
   void set_penalty(const torch::Tensor& param, const torch::Tensor& penalty, double lower,
-                   double upper);
+                   double upper, const torch::Tensor& share = torch::Tensor(), double factor = 1.0);
   /// The state of a parameter (nullptr before set_penalty): for inspection.
   const AugmentedDualParamState* state_of(const torch::Tensor& param) const;
 };
