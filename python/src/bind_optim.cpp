@@ -7,15 +7,8 @@
 
 namespace feasible {
 namespace python {
-namespace {
 
 using torch::optim::Optimizer;
-
-/// A C++ optimizer as Python holds it: one class for all, so that the schemes can take any.
-struct OptimizerHandle {
-  std::shared_ptr<Optimizer> optimizer;
-  std::string name;
-};
 
 /// The adapter's options: none of its own (the Python optimizer keeps them). get_lr is not
 /// overridden, so the engine's check of learning rates passes it by.
@@ -48,12 +41,19 @@ class PythonOptimizer : public Optimizer {
   static std::vector<torch::optim::OptimizerParamGroup> groups_of(const py::object& optimizer) {
     std::vector<torch::optim::OptimizerParamGroup> groups;
     for (const auto& group : optimizer.attr("param_groups")) {
-      groups.emplace_back(tensors_of(group["params"]),
-                          std::make_unique<PythonOptimizerOptions>());
+      groups.emplace_back(tensors_of(group["params"]), std::make_unique<PythonOptimizerOptions>());
     }
     return groups;
   }
   py::object optimizer_;
+};
+
+namespace {
+
+/// A C++ optimizer as Python holds it: one class for all, so that the schemes can take any.
+struct OptimizerHandle {
+  std::shared_ptr<Optimizer> optimizer;
+  std::string name;
 };
 
 template <typename Opt, typename Options>
@@ -127,14 +127,11 @@ void bind_torch_optimizers(py::module_& o) {
       py::arg("centered") = false, "LibTorch's RMSprop (C++).");
   o.def(
       "Adagrad",
-      [](const py::handle& params, double lr, double lr_decay, double weight_decay,
-         double eps) {
-        return make<torch::optim::Adagrad>(params,
-                                           torch::optim::AdagradOptions(lr)
-                                               .lr_decay(lr_decay)
-                                               .weight_decay(weight_decay)
-                                               .eps(eps),
-                                           "Adagrad");
+      [](const py::handle& params, double lr, double lr_decay, double weight_decay, double eps) {
+        return make<torch::optim::Adagrad>(
+            params,
+            torch::optim::AdagradOptions(lr).lr_decay(lr_decay).weight_decay(weight_decay).eps(eps),
+            "Adagrad");
       },
       py::arg("params"), py::arg("lr") = 1e-2, py::kw_only(), py::arg("lr_decay") = 0.0,
       py::arg("weight_decay") = 0.0, py::arg("eps") = 1e-10, "LibTorch's Adagrad (C++).");
@@ -146,8 +143,8 @@ void bind_feasible_optimizers(py::module_& o) {
       .value("ZERO", optim::NuPIInit::kZero, "xi_{-1} = 0");
   o.def(
       "NuPI",
-      [](const py::handle& params, double lr, double kp, double ki, double nu,
-         optim::NuPIInit init, const py::object& kp_per_entry, const py::object& ki_per_entry) {
+      [](const py::handle& params, double lr, double kp, double ki, double nu, optim::NuPIInit init,
+         const py::object& kp_per_entry, const py::object& ki_per_entry) {
         auto options = optim::NuPIOptions(lr).kp(kp).ki(ki).nu(nu).init(init);
         options.kp_per_entry(tensor_or_undefined(kp_per_entry));
         options.ki_per_entry(tensor_or_undefined(ki_per_entry));
@@ -194,9 +191,10 @@ std::shared_ptr<Optimizer> optimizer_of(const py::handle& object) {
   if (py::isinstance(object, torch_optimizer)) {
     return std::make_shared<PythonOptimizer>(py::reinterpret_borrow<py::object>(object));
   }
-  throw py::value_error("an optimizer must be a feasible.optim optimizer or a "
-                        "torch.optim.Optimizer, got " +
-                        py::repr(object).cast<std::string>());
+  throw py::value_error(
+      "an optimizer must be a feasible.optim optimizer or a "
+      "torch.optim.Optimizer, got " +
+      py::repr(object).cast<std::string>());
 }
 
 std::vector<std::shared_ptr<Optimizer>> optimizers_of(const py::handle& object) {
@@ -216,8 +214,7 @@ void bind_optim(py::module_& m) {
           "step", [](OptimizerHandle& h) { h.optimizer->step(); },
           "One update with the current gradients.")
       .def(
-          "zero_grad", [](OptimizerHandle& h) { h.optimizer->zero_grad(); },
-          "Zeros the gradients.")
+          "zero_grad", [](OptimizerHandle& h) { h.optimizer->zero_grad(); }, "Zeros the gradients.")
       .def_property_readonly(
           "params",
           [](const OptimizerHandle& h) {
@@ -236,8 +233,8 @@ void bind_optim(py::module_& m) {
           },
           "The learning rate of every group (setting it sets all).")
       .def("__repr__", [](const OptimizerHandle& h) {
-        return "feasible.optim." + h.name + "(lr=" +
-               std::to_string(h.optimizer->defaults().get_lr()) + ")";
+        return "feasible.optim." + h.name +
+               "(lr=" + std::to_string(h.optimizer->defaults().get_lr()) + ")";
       });
   bind_torch_optimizers(o);
   bind_feasible_optimizers(o);

@@ -43,10 +43,8 @@ void bind_formulations(py::module_& m) {
 
 PenaltyUpdaterOptions updater_options(double tolerance, c10::optional<double> max_value,
                                       bool restart_on_feasible) {
-  return PenaltyUpdaterOptions()
-      .tolerance(tolerance)
-      .max_value(max_value)
-      .restart_on_feasible(restart_on_feasible);
+  return PenaltyUpdaterOptions().tolerance(tolerance).max_value(max_value).restart_on_feasible(
+      restart_on_feasible);
 }
 
 void bind_updaters(py::module_& m) {
@@ -66,11 +64,11 @@ void bind_updaters(py::module_& m) {
   py::class_<MultiplicativePenaltyUpdater, PenaltyUpdater,
              std::shared_ptr<MultiplicativePenaltyUpdater>>(
       m, "MultiplicativePenaltyUpdater", "c <- c * growth where violated (growth > 1).")
-      .def(py::init([](double growth, double tolerance, c10::optional<double> max_value,
-                       bool restart) {
-             return std::make_shared<MultiplicativePenaltyUpdater>(
-                 growth, updater_options(tolerance, max_value, restart));
-           }),
+      .def(py::init(
+               [](double growth, double tolerance, c10::optional<double> max_value, bool restart) {
+                 return std::make_shared<MultiplicativePenaltyUpdater>(
+                     growth, updater_options(tolerance, max_value, restart));
+               }),
            py::arg("growth"), py::kw_only(), py::arg("tolerance") = 1e-4,
            py::arg("max_value") = py::none(), py::arg("restart_on_feasible") = false)
       .def_property_readonly("growth", &MultiplicativePenaltyUpdater::growth);
@@ -87,11 +85,10 @@ void bind_updaters(py::module_& m) {
 }
 
 ConstraintOptions make_options(ConstraintKind kind, int64_t size,
-                               std::shared_ptr<Formulation> formulation,
-                               MultiplierKind multiplier, double init,
-                               const py::object& init_values, c10::optional<double> max_multiplier,
-                               bool lazy, bool sparse_gradient, double penalty,
-                               bool penalty_per_entry,
+                               std::shared_ptr<Formulation> formulation, MultiplierKind multiplier,
+                               double init, const py::object& init_values,
+                               c10::optional<double> max_multiplier, bool lazy,
+                               bool sparse_gradient, double penalty, bool penalty_per_entry,
                                std::shared_ptr<PenaltyUpdater> penalty_updater, bool occasional,
                                const py::object& dtype, const py::object& device) {
   TORCH_CHECK(multiplier != MultiplierKind::kImplicit,
@@ -124,12 +121,11 @@ void bind_constraint_options(py::module_& m) {
       "occasional: the closure observes it only now and then (default False).\n"
       "dtype: of the multiplier and penalty (default torch's default dtype). device: default "
       "CPU.")
-      .def(py::init(&make_options), py::kw_only(),
-           py::arg("kind") = ConstraintKind::kInequality, py::arg("size") = 1,
-           py::arg("formulation") = nullptr, py::arg("multiplier") = MultiplierKind::kDense,
-           py::arg("init") = 0.0, py::arg("init_values") = py::none(),
-           py::arg("max_multiplier") = py::none(), py::arg("lazy") = false,
-           py::arg("sparse_gradient") = false, py::arg("penalty") = 1.0,
+      .def(py::init(&make_options), py::kw_only(), py::arg("kind") = ConstraintKind::kInequality,
+           py::arg("size") = 1, py::arg("formulation") = nullptr,
+           py::arg("multiplier") = MultiplierKind::kDense, py::arg("init") = 0.0,
+           py::arg("init_values") = py::none(), py::arg("max_multiplier") = py::none(),
+           py::arg("lazy") = false, py::arg("sparse_gradient") = false, py::arg("penalty") = 1.0,
            py::arg("penalty_per_entry") = false, py::arg("penalty_updater") = nullptr,
            py::arg("occasional") = false, py::arg("dtype") = py::none(),
            py::arg("device") = py::none())
@@ -180,9 +176,9 @@ ConstraintState make_state(const torch::Tensor& violation, const py::object& str
   return s;
 }
 
-#define FEASIBLE_TENSOR_FIELD(cls, field)                                       \
-  def_property(                                                                 \
-      #field, [](const cls& s) { return s.field(); },                           \
+#define FEASIBLE_TENSOR_FIELD(cls, field)             \
+  def_property(                                       \
+      #field, [](const cls& s) { return s.field(); }, \
       [](cls& s, const py::object& t) { s.field(tensor_or_undefined(t)); })
 
 void bind_states(py::module_& m) {
@@ -202,7 +198,8 @@ void bind_states(py::module_& m) {
       .FEASIBLE_TENSOR_FIELD(ConstraintState, indices)
       .FEASIBLE_TENSOR_FIELD(ConstraintState, strict_indices)
       .def_property(
-          "contributes_to_primal", [](const ConstraintState& s) { return s.contributes_to_primal(); },
+          "contributes_to_primal",
+          [](const ConstraintState& s) { return s.contributes_to_primal(); },
           [](ConstraintState& s, bool v) { s.contributes_to_primal(v); })
       .def_property(
           "contributes_to_dual", [](const ConstraintState& s) { return s.contributes_to_dual(); },

@@ -124,14 +124,15 @@ void bind_results(py::module_& m) {
 }
 
 template <typename Scheme>
-void bind_scheme(py::module_& m, py::class_<ConstrainedOptimizer, std::shared_ptr<ConstrainedOptimizer>>& base,
+void bind_scheme(py::module_& m,
+                 py::class_<ConstrainedOptimizer, std::shared_ptr<ConstrainedOptimizer>>& base,
                  const char* name, const char* doc) {
   py::class_<Scheme, ConstrainedOptimizer, std::shared_ptr<Scheme>>(m, name, doc)
       .def(py::init([](Problem problem, const py::object& primal, const py::object& dual,
                        NonFinitePolicy non_finite) {
-             return std::make_shared<Scheme>(
-                 std::move(problem), optimizers_of(primal), dual_of(dual),
-                 ConstrainedOptimizerOptions().non_finite(non_finite));
+             return std::make_shared<Scheme>(std::move(problem), optimizers_of(primal),
+                                             dual_of(dual),
+                                             ConstrainedOptimizerOptions().non_finite(non_finite));
            }),
            py::arg("problem"), py::arg("primal"), py::arg("dual") = py::none(), py::kw_only(),
            py::arg("non_finite") = NonFinitePolicy::kThrow);
@@ -145,8 +146,7 @@ void bind_base(py::class_<ConstrainedOptimizer, std::shared_ptr<ConstrainedOptim
             const Closure c = closure_of(closure);
             return without_gil([&] { return o.step(c); });
           },
-          py::arg("closure"),
-          "One whole iteration; `closure()` returns a ProblemState.")
+          py::arg("closure"), "One whole iteration; `closure()` returns a ProblemState.")
       .def(
           "dual_step",
           [](ConstrainedOptimizer& o, const py::function& closure) {
@@ -165,9 +165,8 @@ void bind_base(py::class_<ConstrainedOptimizer, std::shared_ptr<ConstrainedOptim
       .def_property_readonly("problem", &ConstrainedOptimizer::problem)
       .def_property("iteration", &ConstrainedOptimizer::iteration,
                     &ConstrainedOptimizer::set_iteration, "Number of step() calls completed.")
-      .def_property_readonly("non_finite", [](const ConstrainedOptimizer& o) {
-        return o.options().non_finite();
-      });
+      .def_property_readonly(
+          "non_finite", [](const ConstrainedOptimizer& o) { return o.options().non_finite(); });
 }
 
 }  // namespace
@@ -175,11 +174,12 @@ void bind_base(py::class_<ConstrainedOptimizer, std::shared_ptr<ConstrainedOptim
 void bind_schemes(py::module_& m) {
   bind_results(m);
   py::class_<ConstrainedOptimizer, std::shared_ptr<ConstrainedOptimizer>> base(
-      m, "ConstrainedOptimizer", "Base class of the schemes: one step() is one primal-dual iteration.");
+      m, "ConstrainedOptimizer",
+      "Base class of the schemes: one step() is one primal-dual iteration.");
   bind_base(base);
-  bind_scheme<SimultaneousOptimizer>(
-      m, base, "SimultaneousOptimizer",
-      "Simultaneous gradient descent-ascent: one evaluation, one backward pass, both players step.");
+  bind_scheme<SimultaneousOptimizer>(m, base, "SimultaneousOptimizer",
+                                     "Simultaneous gradient descent-ascent: one evaluation, one "
+                                     "backward pass, both players step.");
   bind_scheme<AlternatingDualPrimalOptimizer>(
       m, base, "AlternatingDualPrimalOptimizer",
       "Alternating, dual first: the primal step uses lambda_{t+1} with the same evaluation.");
@@ -209,8 +209,7 @@ void bind_schemes(py::module_& m) {
           },
           py::arg("closure"), py::arg("constraint_closure") = py::none(),
           "One iteration; `constraint_closure` (optional) re-evaluates the constraints only.");
-  py::class_<UnconstrainedOptimizer, ConstrainedOptimizer,
-             std::shared_ptr<UnconstrainedOptimizer>>(
+  py::class_<UnconstrainedOptimizer, ConstrainedOptimizer, std::shared_ptr<UnconstrainedOptimizer>>(
       m, "UnconstrainedOptimizer",
       "Minimization of the loss plus penalty terms (formulations without multipliers).")
       .def(py::init([](Problem problem, const py::object& primal, NonFinitePolicy non_finite) {
@@ -227,10 +226,11 @@ void bind_schemes(py::module_& m) {
       "Adam, AdamW, RMSprop or Adagrad.")
       .def(py::init([](Problem problem, const py::object& primal, NonFinitePolicy non_finite,
                        int64_t max_calibration_interval) {
-             return std::shared_ptr<DefaultOptimizer>(make_default_optimizer(
-                 std::move(problem), optimizers_of(primal),
-                 DefaultOptions().non_finite(non_finite).max_calibration_interval(
-                     max_calibration_interval)));
+             return std::shared_ptr<DefaultOptimizer>(
+                 make_default_optimizer(std::move(problem), optimizers_of(primal),
+                                        DefaultOptions()
+                                            .non_finite(non_finite)
+                                            .max_calibration_interval(max_calibration_interval)));
            }),
            py::arg("problem"), py::arg("primal"), py::kw_only(),
            py::arg("non_finite") = NonFinitePolicy::kThrow,

@@ -40,6 +40,5 @@ void bind_problem(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_schemes(py::module_& m);
 
-
 }  // namespace python
 }  // namespace feasible

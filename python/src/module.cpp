@@ -1,38 +1,65 @@
 // The Python module feasible._feasible: the exception translation, the enumerations, and the
 // calls of the other binding files (docs/python.md).
-#include <cstring>
+#include <algorithm>
+#include <cctype>
+#include <string>
 
 #include "common.h"
-
-#ifndef FEASIBLE_SOURCE_DIR
-#define FEASIBLE_SOURCE_DIR ""
-#endif
 
 namespace feasible {
 namespace python {
 namespace {
 
-// Whether the library itself raised `e` (a TORCH_CHECK in its sources), and not LibTorch: the
-// error's first line names the file it was raised from.
-bool raised_by(const c10::Error& e, const char* part) {
-  const std::string where = e.backtrace();
-  const auto end = where.find('\n');
-  const std::string first = where.substr(0, end);
-  return first.find(std::string(FEASIBLE_SOURCE_DIR) + part) != std::string::npos;
+// The file a c10::Error was raised from: the first line of its backtrace reads "Exception
+// raised from <function> at <file>:<line> (most recent call first):".
+std::string raised_from(const c10::Error& e) {
+  const std::string trace = e.backtrace();
+  const std::string first = trace.substr(0, trace.find('\n'));
+  const auto at = first.rfind(" at ");
+  if (at == std::string::npos) return "";
+  const std::string where = first.substr(at + 4);
+  return where.substr(0, where.rfind(':'));
 }
 
-// Library errors are misuse or bad options (ValueError), except the checkpoint files' own
-// errors (unreadable, truncated, corrupted: RuntimeError). LibTorch's errors: RuntimeError.
+// Whether `file` is one of the library's sources (src/<name>.cpp, src/optim/<name>.cpp, as an
+// absolute path or relative to a ccache base directory) or public headers, and not one of
+// LibTorch's (aten/src/ATen/..., torch/csrc/..., c10/...).
+bool library_file(const std::string& file) {
+  if (file.find("include/feasible/") != std::string::npos) return true;
+  const auto s = file.rfind("src/");
+  if (s == std::string::npos || (s > 0 && file[s - 1] != '/')) return false;
+  if (s >= 5 && file.compare(s - 5, 5, "aten/") == 0) return false;
+  const std::string tail = file.substr(s + 4);
+  const bool source = tail.size() > 4 && (tail.compare(tail.size() - 4, 4, ".cpp") == 0 ||
+                                          tail.compare(tail.size() - 2, 2, ".h") == 0);
+  return source && std::none_of(tail.begin(), tail.end(), [](char c) { return std::isupper(c); });
+}
+
+// Checkpoint errors of the file itself (unreadable, truncated, corrupted, a failed write), as
+// opposed to a checkpoint that does not fit what it is loaded into, or contents that cannot
+// be saved.
+bool file_error(const std::string& message) {
+  if (message.rfind("cannot load checkpoint '", 0) == 0) {
+    return message.find("does not match what it is loaded into") == std::string::npos;
+  }
+  if (message.rfind("cannot save checkpoint '", 0) == 0) {
+    return message.find("the temporary file") != std::string::npos ||
+           message.find("renaming '") != std::string::npos;
+  }
+  return false;
+}
+
+// The library's own errors are misuse or bad options (ValueError), except NaN or Inf
+// (NonFiniteError, a RuntimeError) and the checkpoint files' own errors (RuntimeError).
+// LibTorch's errors stay RuntimeError, as in torch.
 void translate(const c10::Error& e, PyObject* non_finite) {
   const char* message = e.what_without_backtrace();
   if (dynamic_cast<const NonFiniteError*>(&e) != nullptr) {
     PyErr_SetString(non_finite, message);
-  } else if (raised_by(e, "/src/checkpoint_io") || raised_by(e, "/src/checkpoint_format")) {
+  } else if (file_error(message) || !library_file(raised_from(e))) {
     PyErr_SetString(PyExc_RuntimeError, message);
-  } else if (raised_by(e, "/src/") || raised_by(e, "/include/feasible/")) {
-    PyErr_SetString(PyExc_ValueError, message);
   } else {
-    PyErr_SetString(PyExc_RuntimeError, message);
+    PyErr_SetString(PyExc_ValueError, message);
   }
 }
 

@@ -66,4 +66,7 @@ def test_python_optimizer_is_refused_by_save(tmp_path):
     model, problem, opt, _, _ = pp.build("simultaneous", "dense", "torch_adam")
     with pytest.raises(ValueError) as excinfo:
         feasible.save(str(tmp_path / "x.ckpt"), modules={"model": model}, optimizer=opt)
-    assert "torch::optim::Adam" in str(excinfo.value)  # the list of supported optimizers
+    text = str(excinfo.value)
+    assert "feasible::python::PythonOptimizer" in text
+    assert "which checkpoints do not support" in text
+    assert "supported: torch::optim::SGD, Adam" in text  # the list of supported optimizers
