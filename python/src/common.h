@@ -39,6 +39,7 @@ void bind_kinds(py::module_& m);
 void bind_problem(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_schemes(py::module_& m);
+void bind_rates(py::module_& m);
 
 }  // namespace python
 }  // namespace feasible

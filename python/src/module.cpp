@@ -17,7 +17,8 @@ std::string raised_from(const c10::Error& e) {
   const std::string first = trace.substr(0, trace.find('\n'));
   const auto at = first.rfind(" at ");
   if (at == std::string::npos) return "";
-  const std::string where = first.substr(at + 4);
+  std::string where = first.substr(at + 4);
+  where = where.substr(0, where.find(" ("));
   return where.substr(0, where.rfind(':'));
 }
 
@@ -195,5 +196,6 @@ PYBIND11_MODULE(_feasible, m) {
   fp::bind_problem(m);
   fp::bind_optim(m);
   fp::bind_schemes(m);
+  fp::bind_rates(m);
   fp::bind_checkpoint_functions(m);
 }

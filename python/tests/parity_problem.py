@@ -4,6 +4,7 @@ minimize 0.5 ||x - a||^2 over x in R^10, a_i = (i + 1) / 4, subject to "pairs":
 x_{2j} + x_{2j+1} - 1 <= 0 (j = 0..4; indexed: entries t % 5 and (t + 2) % 5 at step t) and
 "total": sum x - 2 = 0.
 """
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -18,6 +19,18 @@ torch.set_default_dtype(torch.float64)
 
 SCHEMES = ["simultaneous", "dual_primal", "primal_dual", "extragradient", "unconstrained",
            "default"]
+
+
+@contextlib.contextmanager
+def float64_default():
+    """The driver runs with float64 as torch's default dtype (the multipliers and the default
+    optimizer's tensors take it); so do the Python runs, and the default is restored after."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
 
 
 def driver_path():
@@ -58,6 +71,11 @@ def primal_of(scheme, primal, model):
 
 def build(scheme, kind, primal):
     """The model, problem and constrained optimizer, as the driver builds them."""
+    with float64_default():
+        return _build(scheme, kind, primal)
+
+
+def _build(scheme, kind, primal):
     model = Model()
     problem = feasible.Problem()
     penalty = scheme == "unconstrained"
@@ -97,8 +115,13 @@ def row(t, model, problem):
 
 def run_python(scheme, kind, primal, steps, model=None, problem=None, opt=None, handles=None):
     """Runs `steps` steps from Python; returns the rows the driver prints."""
+    with float64_default():
+        return _run_python(scheme, kind, primal, steps, model, problem, opt, handles)
+
+
+def _run_python(scheme, kind, primal, steps, model, problem, opt, handles):
     if model is None:
-        model, problem, opt, pairs, total = build(scheme, kind, primal)
+        model, problem, opt, pairs, total = _build(scheme, kind, primal)
     else:
         pairs, total = handles
     a = torch.arange(1, 11, dtype=torch.float64) * 0.25

@@ -18,7 +18,7 @@ class Rig:
     for x, NuPI for the multipliers. Float32, as torch's default dtype."""
 
     def __init__(self, policy=feasible.NonFinitePolicy.THROW):
-        self.x = torch.tensor([1.0, -0.5, 2.0], requires_grad=True)
+        self.x = torch.tensor([1.0, -0.5, 2.0], dtype=torch.float32, requires_grad=True)
         self.problem = feasible.Problem()
         p = self.problem
         self.ineq = p.add_constraint("ineq", size=3, init=0.5)
@@ -115,7 +115,7 @@ def test_shape_and_index_errors():
     step_rejected(r, dense(lambda: x - 0.5, indices=torch.tensor([0, 1, 2])),
                   "constraint 'ineq'", "indices were given for a dense constraint")
     two = lambda: x[:2] - 0.1  # noqa: E731
-    step_rejected(r, indexed(two, torch.tensor([0.0, 1.0])), "constraint 'idx'",
+    step_rejected(r, indexed(two, torch.tensor([0.0, 1.0], dtype=torch.float32)), "constraint 'idx'",
                   "indices must be an integer tensor", "Float")
     step_rejected(r, indexed(two, torch.tensor([-1, 2])), "[0, 5)", "[-1, 2]")
     step_rejected(r, indexed(two, torch.tensor([1, 5])), "[0, 5)", "[1, 5]")
