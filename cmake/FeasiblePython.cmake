@@ -7,6 +7,11 @@ set(FEASIBLE_PYTHON_FOUND OFF)
 if(NOT FEASIBLE_PYTHON)
   return()
 endif()
+if(FEASIBLE_SANITIZE)
+  # An ASan-instrumented module cannot load into an uninstrumented Python.
+  message(STATUS "feasible: Python module skipped in the sanitizer build (FEASIBLE_SANITIZE)")
+  return()
+endif()
 set(FEASIBLE_PYTHON_EXECUTABLE "/usr/bin/python3" CACHE FILEPATH
     "The Python (with torch) the module is built for")
 if(NOT EXISTS "${FEASIBLE_PYTHON_EXECUTABLE}")
