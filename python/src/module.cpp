@@ -55,8 +55,12 @@ bool file_error(const std::string& message) {
 // LibTorch's errors stay RuntimeError, as in torch.
 void translate(const c10::Error& e, PyObject* non_finite) {
   const char* message = e.what_without_backtrace();
-  if (dynamic_cast<const NonFiniteError*>(&e) != nullptr) {
-    PyErr_SetString(non_finite, message);
+  if (const auto* bad = dynamic_cast<const NonFiniteError*>(&e)) {
+    // The exception carries which quantity was bad and the constraint it belongs to.
+    py::object error = py::reinterpret_borrow<py::object>(non_finite)(message);
+    error.attr("quantity") = bad->quantity();
+    error.attr("constraint") = bad->constraint();
+    PyErr_SetObject(non_finite, error.ptr());
   } else if (file_error(message) || !library_file(raised_from(e))) {
     PyErr_SetString(PyExc_RuntimeError, message);
   } else {
@@ -185,6 +189,10 @@ PYBIND11_MODULE(_feasible, m) {
   // A NaN or Inf under NonFinitePolicy.THROW: a RuntimeError that names the quantity.
   static pybind11::exception<feasible::NonFiniteError> non_finite(m, "NonFiniteError",
                                                                   PyExc_RuntimeError);
+  non_finite.attr("__doc__") =
+      "A NaN or Inf under NonFinitePolicy.THROW (a RuntimeError): `quantity` (NonFiniteQuantity) "
+      "says which quantity, `constraint` the constraint it belongs to ('' for the loss and "
+      "primal gradients).";
   pybind11::register_local_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

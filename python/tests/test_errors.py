@@ -297,3 +297,73 @@ def test_python_exceptions_pass_through():
     # A torch error raised inside the closure stays a RuntimeError.
     with pytest.raises(RuntimeError):
         r.opt.step(lambda: feasible.ProblemState(torch.ones(2) @ torch.ones(3)))
+
+
+def test_non_finite_strict_violation_names_the_constraint():
+    r = Rig()
+
+    def nan_strict():
+        st = feasible.ProblemState(r.x.pow(2).sum())
+        st.observe(r.idx, r.x[:2] - 0.1, indices=torch.tensor([1, 3]),
+                   strict_violation=torch.tensor([NAN, 0.0]))
+        return st
+
+    err = expect(feasible.NonFiniteError, lambda: r.opt.step(nan_strict),
+                 "the strict violation of constraint 'idx'", "NaN or Inf")
+    # The exception says which quantity and which constraint.
+    assert err.quantity == feasible.NonFiniteQuantity.STRICT_VIOLATION
+    assert err.constraint == "idx"
+
+
+def test_extragradient_half_point_nan_skip_returns_to_start():
+    # min ||x||^2 s.t. sum x - 1 <= 0 with ExtraSGD for both players; the closure poisons its
+    # second evaluation (the half point) with a NaN violation.
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    problem = feasible.Problem()
+    budget = problem.add_constraint("budget")
+    opt = feasible.ExtragradientOptimizer(
+        problem, feasible.optim.ExtraSGD([x], 0.1),
+        feasible.optim.ExtraSGD(problem.dual_parameters(), 0.1),
+        non_finite=feasible.NonFinitePolicy.SKIP_STEP)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        poison = NAN if len(calls) == 2 else 1.0
+        st = feasible.ProblemState(x.pow(2).sum())
+        st.observe(budget, (x.sum() - 1.0) * poison)
+        return st
+
+    x0 = x.detach().clone()
+    result = opt.step(closure)
+    assert len(calls) == 2  # the half point was evaluated
+    assert result.skipped
+    assert "half point: " in result.skip_reason
+    assert "the violation of constraint 'budget'" in result.skip_reason
+    assert torch.equal(x.detach(), x0)  # back at the start
+    assert torch.equal(problem.multiplier_values("budget"), torch.zeros(1))
+    good = opt.step(closure)  # calls 3 and 4 are finite
+    assert not good.skipped
+    assert not torch.equal(x.detach(), x0)
+
+
+def test_accepted_inputs_of_the_error_classes():
+    # A 0-d violation for a constraint of size 1, and a negative initial multiplier for an
+    # equality (free sign), are accepted.
+    r = Rig()
+    st = feasible.ProblemState(r.x.pow(2).sum())
+    st.observe(r.eq, r.x.sum() - 1.0)  # 0-d, size 1
+    assert not r.opt.step(lambda: st).skipped
+    p = feasible.Problem()
+    c = p.add_constraint("free", kind=feasible.EQUALITY, init=-1.0)
+    assert p.multiplier_values(c).tolist() == [-1.0]
+
+
+def test_public_names_have_docstrings():
+    # Every class and function the package exports documents itself (from the headers' ///).
+    for name in dir(feasible):
+        if name.startswith("_"):
+            continue
+        obj = getattr(feasible, name)
+        if callable(obj):
+            assert obj.__doc__ and obj.__doc__.strip(), f"feasible.{name} has no docstring"
