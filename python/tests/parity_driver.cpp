@@ -104,7 +104,11 @@ Run parse(int argc, char** argv) {
               << "PATH] [--load PATH]\n";
     std::exit(2);
   }
-  Run run{argv[1], argv[2], argv[3], std::atoi(argv[4])};
+  Run run;
+  run.scheme = argv[1];
+  run.kind = argv[2];
+  run.primal = argv[3];
+  run.steps = std::atoi(argv[4]);
   for (int i = 5; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--save-at" && i + 2 < argc) {
