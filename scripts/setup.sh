@@ -18,6 +18,8 @@ packages=(
   gnuplot-nox            # the figures (PNG and SVG)
   clang libclang-rt-14-dev  # libFuzzer (the fuzz_smoke test and make fuzz)
   dataset-fashion-mnist  # Fashion-MNIST IDX files (the sparsity experiment, data tests)
+  libgloo-dev            # the headers of LibTorch's c10d Gloo group (distributed.h)
+  python3-torch          # torchrun (python3 -m torch.distributed.run) launches the program
 )
 
 missing=()
