@@ -102,6 +102,7 @@ Named state_of(const ConstrainedOptimizer& opt, bool with_states) {
 
 void DataParallel::synchronize_gradients(std::vector<at::Tensor>& params) {
   Impl& im = *impl_;
+  if (im.group->size() == 1) return;  // the weight is 1: the gradients are the result
   torch::NoGradGuard no_grad;
   for (const auto& b : buckets_of(params, im.options.bucket_bytes())) {
     const auto dtype = params[b.members[0]].scalar_type();

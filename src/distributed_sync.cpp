@@ -118,6 +118,17 @@ void DataParallel::synchronize_evaluation(SyncedEvaluation& ev) {
     check_identical();
   }
   ++im.evaluations;
+  if (im.group->size() == 1) {  // nothing to combine: one process keeps its own values
+    TORCH_CHECK(im.samples > 0,
+                "DataParallel::set_samples: every rank set 0 samples for this step");
+    for (const auto& c : ev.constraints) {
+      TORCH_CHECK(!c.observed || !c.implicit, "DataParallel: constraint '", c.name,
+                  "' has an implicit multiplier, which data-parallel training does not support");
+    }
+    ev.bad_rank = ev.first_bad >= 0 ? 0 : -1;
+    im.weight = 1.0;
+    return;
+  }
   const auto h = im.gather(header_of(ev, im.samples), "the exchange of the constraints");
   std::vector<double> samples(h.size());
   double total = 0.0;
@@ -161,6 +172,15 @@ void DataParallel::synchronize_evaluation(SyncedEvaluation& ev) {
       at += c.size;
     }
   }
+  exchange_indexed(ev, samples, longest, counts);
+}
+
+// The indexed constraints' second all-gather and their combination (nothing to send when no rank
+// observed an entry).
+void DataParallel::exchange_indexed(SyncedEvaluation& ev, const std::vector<double>& samples,
+                                    const std::vector<int64_t>& longest,
+                                    const std::vector<std::vector<int64_t>>& counts) {
+  Impl& im = *impl_;
   int64_t payload_length = 0;
   for (int64_t k : longest) payload_length += k;
   if (payload_length == 0) {

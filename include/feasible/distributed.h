@@ -143,6 +143,10 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
  private:
   struct Impl;
   explicit DataParallel(std::unique_ptr<Impl> impl);
+  /// Internal: the all-gather of the indexed constraints' entries and their combination.
+  void exchange_indexed(SyncedEvaluation& ev, const std::vector<double>& samples,
+                        const std::vector<int64_t>& longest,
+                        const std::vector<std::vector<int64_t>>& counts);
   static std::shared_ptr<DataParallel> make(std::unique_ptr<detail::Collectives> group,
                                             const Options& options);
   std::unique_ptr<Impl> impl_;
