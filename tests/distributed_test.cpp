@@ -416,6 +416,40 @@ TEST(Distributed, ACheckpointFromTwoRanksResumesAtOneAndFour) {
   }
 }
 
+// ------------------------------------------------------------ rates
+
+// Rank 0 sees scores {2, -1, 1} (2 of 3 positive), rank 1 {1, -2, -1, -3, 3} (2 of 5): pooled
+// 4 of 8 = 0.5 exactly; the pooled surrogate is sum_r mean_r(sigmoid) * total_r / 8 = the mean
+// of sigmoid over all 8 scores. Running rates fed the pooled batch agree bit for bit.
+TEST(Distributed, PooledRatesAndRunningRatesAgreeAcrossRanks) {
+  const std::vector<std::vector<double>> scores = {{2, -1, 1}, {1, -2, -1, -3, 3}};
+  const std::string prefix = temp_path("rates");
+  const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
+    auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000));
+    const torch::Tensor x = torch::tensor(scores[rank], torch::kFloat64);
+    feasible::rates::RunningRate running(0.9);
+    feasible::rates::Rate pooled;
+    for (int t = 0; t < 3; ++t) {
+      pooled = dp->all_reduce(feasible::rates::positive_rate(x));
+      running.update(pooled);
+    }
+    save_state({pooled.hits, pooled.total, pooled.surrogate.detach(), running.current().value(),
+                running.current().surrogate},
+               prefix + "_r" + std::to_string(rank) + ".pt");
+  });
+  expect_all_succeeded(out);
+  const auto a = load_state(prefix + "_r0.pt");
+  const auto b = load_state(prefix + "_r1.pt");
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+  EXPECT_EQ(a[0].item<double>(), 4.0);
+  EXPECT_EQ(a[1].item<double>(), 8.0);
+  // Equal batches every step: the running rate's value is the batch's, 4 / 8.
+  EXPECT_DOUBLE_EQ(a[3].item<double>(), 0.5);
+  const torch::Tensor all = torch::tensor({2.0, -1.0, 1.0, 1.0, -2.0, -1.0, -3.0, 3.0});
+  // Sums of 8 terms in another order: a few ulps of 1.
+  EXPECT_NEAR(a[2].item<double>(), torch::sigmoid(all).mean().item<double>(), 1e-14);
+}
+
 // ------------------------------------------------------------ misuse
 
 TEST(Distributed, OptionsAreValidated) {
