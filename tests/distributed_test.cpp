@@ -152,7 +152,8 @@ struct Trainer {
   std::shared_ptr<feasible::SimultaneousOptimizer> opt;
   torch::Tensor x, y;
 
-  Trainer(Dual dual, torch::ScalarType dtype) {
+  Trainer(Dual dual, torch::ScalarType dtype,
+          feasible::ConstrainedOptimizerOptions options = feasible::ConstrainedOptimizerOptions()) {
     torch::manual_seed(11);
     x = torch::randn({kN, kDim}, torch::dtype(dtype));
     y = x.sum(1) * 0.5 + torch::sin(x.select(1, 0));
@@ -176,16 +177,18 @@ struct Trainer {
     if (dual == Dual::kAdam)
       d = std::make_shared<torch::optim::Adam>(duals, torch::optim::AdamOptions(0.05));
     opt = std::make_shared<feasible::SimultaneousOptimizer>(
-        problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{primal}, d);
+        problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{primal}, d, options);
   }
 
   // One step on samples `rows` whose group ids are `group`.
-  feasible::StepResult step(const torch::Tensor& rows, const torch::Tensor& group) {
+  // `poison`: the first moment's violation becomes NaN.
+  feasible::StepResult step(const torch::Tensor& rows, const torch::Tensor& group,
+                            bool poison = false) {
     return opt->step([&] {
       const torch::Tensor pred = model->forward(x.index_select(0, rows)).squeeze(1);
       feasible::ProblemState st(torch::mse_loss(pred, y.index_select(0, rows)));
-      st.observe(moments, feasible::ConstraintState(
-                              torch::stack({pred.mean() + 0.2, (pred * pred).mean() - 0.3})));
+      st.observe(moments, feasible::ConstraintState(torch::stack(
+                              {pred.mean() + (poison ? NAN : 0.2), (pred * pred).mean() - 0.3})));
       std::vector<int64_t> seen;
       std::vector<torch::Tensor> means;
       for (int64_t k = 0; k < 6; ++k) {
@@ -338,6 +341,35 @@ TEST(Distributed, CheckIdenticalNamesTheFirstDifferingTensor) {
     EXPECT_EQ(out[r].exit_code, 3);
     EXPECT_HAS(out[r].error, "ranks 0 and 1 differ first in the multiplier of 'groups'");
   }
+}
+
+// A NaN on one rank: every rank skips the same step (kSkipStep) and the state stays identical;
+// the other ranks' reason names the rank.
+TEST(Distributed, ANonFiniteValueOnOneRankSkipsTheStepEverywhere) {
+  const std::string prefix = temp_path("skip");
+  const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
+    auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000));
+    Trainer s(
+        Dual::kSGD, torch::kFloat32,
+        feasible::ConstrainedOptimizerOptions().non_finite(feasible::NonFinitePolicy::kSkipStep));
+    dp->attach(*s.opt);
+    const auto sh = shard(rank, w);
+    std::string reasons;
+    for (int t = 0; t < 6; ++t) {
+      const auto r = s.step(sh.first, sh.second, rank == 1 && t == 3);
+      TORCH_CHECK(r.skipped == (t == 3), "rank ", rank, ", step ", t, ": skipped ", r.skipped);
+      if (r.skipped) reasons = r.skip_reason;
+    }
+    dp->check_identical();
+    std::ofstream(prefix + std::to_string(rank)) << reasons;
+  });
+  expect_all_succeeded(out);
+  std::ifstream a(prefix + "0"), b(prefix + "1");
+  std::string ra((std::istreambuf_iterator<char>(a)), {}),
+      rb((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_HAS(ra, "the violation of constraint 'moments' has a NaN or Inf entry on rank 1");
+  EXPECT_HAS(rb, "the violation of constraint 'moments' has a NaN or Inf entry");
+  EXPECT_EQ(rb.find("on rank"), std::string::npos) << rb;
 }
 
 // ------------------------------------------------------------ a rank that dies or hangs
