@@ -482,6 +482,43 @@ TEST(Distributed, PooledRatesAndRunningRatesAgreeAcrossRanks) {
   EXPECT_NEAR(a[2].item<double>(), torch::sigmoid(all).mean().item<double>(), 1e-14);
 }
 
+// The audit of pooled rates: rank 0's batches have 10 of 40 and 30 of 60 positive scores, rank
+// 1's 20 of 50 and 12 of 30; pooled, 72 of 180. at_most(rate, 0.6) gives the estimate
+// 72/180 - 0.6 = -0.2 on 180 examples, and every rank's report is the same, text for text.
+TEST(Distributed, TheAuditOfPooledRatesIsTheSameOnEveryRank) {
+  // {hits, size} of each batch; a batch's first `hits` scores are positive.
+  const std::vector<std::vector<std::pair<int, int>>> batches = {{{10, 40}, {30, 60}},
+                                                                 {{20, 50}, {12, 30}}};
+  const auto scores = [](std::pair<int, int> b) {
+    std::vector<double> v(b.second, -1.0);
+    for (int k = 0; k < b.first; ++k) v[k] = 1.0;
+    return torch::tensor(v, torch::kFloat64);
+  };
+  const std::string prefix = temp_path("audit");
+  const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
+    auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000));
+    feasible::Problem problem;
+    const auto c = problem.add_constraint("positive share");
+    feasible::Auditor auditor(problem);
+    for (const auto& b : batches[rank]) {
+      const auto rate = dp->all_reduce(feasible::rates::positive_rate(scores(b)));
+      auditor.observe(c, feasible::rates::at_most(rate, 0.6));
+    }
+    const auto report = auditor.report();
+    std::ofstream(prefix + std::to_string(rank)) << report.to_json();
+    TORCH_CHECK(report.entries.size() == 1 && report.entries[0].examples == 180,
+                "examples: ", report.entries.empty() ? -1 : report.entries[0].examples);
+    TORCH_CHECK(std::abs(report.entries[0].estimate - (72.0 / 180.0 - 0.6)) < 1e-12,
+                "estimate: ", report.entries[0].estimate);
+  });
+  expect_all_succeeded(out);
+  std::ifstream a(prefix + "0"), b(prefix + "1");
+  const std::string ja((std::istreambuf_iterator<char>(a)), {});
+  const std::string jb((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_FALSE(ja.empty());
+  EXPECT_EQ(ja, jb);
+}
+
 // ------------------------------------------------------------ misuse
 
 TEST(Distributed, OptionsAreValidated) {
