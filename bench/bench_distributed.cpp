@@ -59,6 +59,7 @@ class TimedSync : public feasible::Synchronizer {
     dp_->synchronize_gradients(p);
     gradient_s += since(t0);
   }
+  void share_from_root(std::vector<at::Tensor>& t) override { dp_->share_from_root(t); }
   double evaluation_s = 0, gradient_s = 0;
 
  private:

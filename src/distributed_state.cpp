@@ -150,6 +150,10 @@ void DataParallel::broadcast(const std::vector<at::Tensor>& tensors, int root) {
   }
 }
 
+void DataParallel::share_from_root(std::vector<at::Tensor>& tensors) {
+  if (world_size() > 1) broadcast(tensors, 0);
+}
+
 void DataParallel::attach(ConstrainedOptimizer& optimizer) {
   optimizer.set_synchronizer(shared_from_this());
   impl_->attached = &optimizer;

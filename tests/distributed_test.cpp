@@ -325,6 +325,37 @@ TEST(Distributed, BitIdenticalOverlappingIndexedWithSGD) {
 TEST(Distributed, BitIdenticalWithNuPI) { bit_identical(Dual::kNuPI, Groups::kOverlapping); }
 TEST(Distributed, BitIdenticalWithAdam) { bit_identical(Dual::kAdam, Groups::kDisjoint); }
 
+// make_default_optimizer calibrates its penalties from the loss's and the violations' gradients,
+// which differ between shards: every rank must use the same calibration (rank 0's).
+TEST(Distributed, BitIdenticalWithTheDefaultOptimizer) {
+  const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
+    auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000).check_every(1));
+    Trainer s(Dual::kSGD, torch::kFloat32);  // for its data and model
+    feasible::Problem problem;
+    const auto moments = problem.add_constraint(
+        "moments", feasible::ConstraintOptions(feasible::ConstraintKind::kInequality, 2));
+    auto primal =
+        std::make_shared<torch::optim::SGD>(s.model->parameters(), torch::optim::SGDOptions(0.05));
+    auto opt = feasible::make_default_optimizer(
+        problem, std::vector<std::shared_ptr<torch::optim::Optimizer>>{primal});
+    dp->attach(*opt);
+    const auto sh = shard(rank, w);
+    for (int t = 0; t < 12; ++t) {
+      opt->step([&] {
+        const torch::Tensor pred = s.model->forward(s.x.index_select(0, sh.first)).squeeze(1);
+        feasible::ProblemState st(torch::mse_loss(pred, s.y.index_select(0, sh.first)));
+        st.observe(moments, feasible::ConstraintState(
+                                torch::stack({pred.mean() + 0.2, (pred * pred).mean() - 0.3})));
+        return st;
+      });
+    }
+    dp->check_identical();
+    TORCH_CHECK(problem.multiplier_values("moments").abs().max().item<double>() > 1e-4,
+                "the multipliers did not move");
+  });
+  expect_all_succeeded(out);
+}
+
 // The checksum comparison names the first tensor that differs.
 TEST(Distributed, CheckIdenticalNamesTheFirstDifferingTensor) {
   const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {

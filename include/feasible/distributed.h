@@ -139,6 +139,7 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
 
   void synchronize_evaluation(SyncedEvaluation& evaluation) override;
   void synchronize_gradients(std::vector<at::Tensor>& params) override;
+  void share_from_root(std::vector<at::Tensor>& tensors) override;
 
  private:
   struct Impl;

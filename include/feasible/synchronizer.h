@@ -64,6 +64,10 @@ class Synchronizer {
   /// of the primal optimizers; their gradients (undefined = no gradient on this rank) are
   /// replaced in place by the combined gradients, identical on every rank.
   virtual void synchronize_gradients(std::vector<at::Tensor>& params) = 0;
+  /// Called where a rank computes state from its own data outside the two points above (the
+  /// default optimizer's penalty calibration, from its own batch's gradients): replaces the
+  /// values of `tensors` (the same shapes on every rank) by rank 0's.
+  virtual void share_from_root(std::vector<at::Tensor>& tensors) = 0;
 };
 
 }  // namespace feasible
