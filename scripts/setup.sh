@@ -20,9 +20,10 @@ packages=(
   dataset-fashion-mnist  # Fashion-MNIST IDX files (the sparsity experiment, data tests)
   pybind11-dev           # the Python module's bindings (python/src)
   python3-dev            # Python headers for the module
-  python3-torch          # PyTorch 1.13 for Debian's python3, the same build as libtorch-dev
+  python3-torch          # PyTorch 1.13 for Debian's python3 (the same build as libtorch-dev): the Python module, and torchrun for data-parallel runs
   python3-pytest         # the Python module's tests (python/tests)
   python3-venv python3-pip  # pip-installing the module into a virtual environment (docs/python.md)
+  libgloo-dev            # the headers of LibTorch's c10d Gloo group (distributed.h)
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "feasible/optimizer.h"
+#include "feasible/synchronizer.h"
 #include "src/step_engine.h"
 
 namespace feasible {
@@ -93,6 +94,14 @@ const ConstrainedOptimizerOptions& ConstrainedOptimizer::options() const {
 int64_t ConstrainedOptimizer::iteration() const { return engine_->iteration_; }
 
 void ConstrainedOptimizer::set_iteration(int64_t iteration) { engine_->iteration_ = iteration; }
+
+void ConstrainedOptimizer::set_synchronizer(std::shared_ptr<Synchronizer> synchronizer) {
+  engine_->sync_ = std::move(synchronizer);
+}
+
+const std::shared_ptr<Synchronizer>& ConstrainedOptimizer::synchronizer() const {
+  return engine_->sync_;
+}
 
 void ConstrainedOptimizer::add_projection(std::vector<torch::Tensor> params,
                                           Projection projection) {

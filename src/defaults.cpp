@@ -2,6 +2,7 @@
 #include "feasible/defaults.h"
 
 #include "feasible/formulation.h"
+#include "feasible/synchronizer.h"
 #include "src/default_calibration.h"
 #include "src/step_engine.h"
 #include "src/validate.h"
@@ -39,6 +40,21 @@ struct DefaultOptimizer::Calibration {
 };
 
 namespace {
+
+// Every rank's penalties become rank 0's (the calibration read each rank's own batch). A
+// multiplier without a penalty yet (its first calibration found no gradient) is skipped.
+void share_penalties(Synchronizer& sync, const Problem& problem, optim::AugmentedDual& dual) {
+  std::vector<torch::Tensor> penalties;
+  for (const auto& p : problem.dual_parameters()) {
+    const auto* state = dual.state_of(p);
+    if (state == nullptr) continue;
+    if (state->penalty().defined()) penalties.push_back(state->penalty());
+    // The shares are measured at the same calibrations on every rank (the schedule is a
+    // function of the step), so they are defined on all ranks or on none.
+    if (state->share().defined()) penalties.push_back(state->share());
+  }
+  sync.share_from_root(penalties);
+}
 
 // Checks that every constraint is one the default handles; the dual optimizer over the
 // multipliers (nullptr when there are none), every penalty 0 until the first calibration.
@@ -96,11 +112,14 @@ StepResult DefaultOptimizer::step(const Closure& closure) {
   Transaction tx;  // the primal gradient comes after the dual step
   if (e.evaluate(closure, eval, result, Stage::kFirst, Taken::kNothing)) {
     Calibration& cal = *calibration_;
-    if (cal.dual && cal.schedule.due(e.iteration_) &&
-        detail::calibrate_penalties(eval, cal.metric, *cal.dual, kPenaltyFraction,
-                                    static_cast<uint64_t>(e.iteration_), &cal.curvature,
-                                    cal.schedule.measures())) {
-      ++cal.count;
+    if (cal.dual && cal.schedule.due(e.iteration_)) {
+      if (detail::calibrate_penalties(eval, cal.metric, *cal.dual, kPenaltyFraction,
+                                      static_cast<uint64_t>(e.iteration_), &cal.curvature,
+                                      cal.schedule.measures())) {
+        ++cal.count;
+      }
+      // Data-parallel: each rank calibrated on its own batch; all use rank 0's penalties.
+      if (e.sync_) share_penalties(*e.sync_, problem(), *cal.dual);
     }
     e.write_dual_gradients(eval);
     if (e.checked_dual_step(eval, result, tx, Taken::kDual) &&

@@ -301,25 +301,33 @@ bool StepEngine::check_evaluation(Evaluation& eval, StepResult& result, Stage st
     checked.push_back(item.v);
     if (!item.strict_is_copy) checked.push_back(item.s);
   }
-  const int64_t bad = first_non_finite(checked);
+  int64_t bad = first_non_finite(checked);
   checked.clear();
+  // With a synchronizer every rank agrees on the first bad value, so all skip (or throw) alike.
+  int bad_rank = -1;
+  if (sync_) bad = synchronize_evaluation(eval, bad, bad_rank);
   if (bad < 0) return true;
+  const std::string where =
+      bad_rank >= 0 && bad_rank != sync_->rank() ? " on rank " + std::to_string(bad_rank) : "";
   if (bad == 0) {
     return non_finite(result, NonFiniteQuantity::kLoss, "",
-                      "the loss is " + std::to_string(loss.detach().item<double>()), stage, taken);
+                      where.empty() ? "the loss is " + std::to_string(loss.detach().item<double>())
+                                    : "the loss is NaN or Inf" + where,
+                      stage, taken);
   }
   int64_t position = 1;
   for (const auto& item : eval.items) {
     const auto& name = item.constraint.name();
     if (position++ == bad) {
       return non_finite(result, NonFiniteQuantity::kViolation, name,
-                        "the violation of constraint '" + name + "' has a NaN or Inf entry", stage,
-                        taken);
+                        "the violation of constraint '" + name + "' has a NaN or Inf entry" + where,
+                        stage, taken);
     }
     if (!item.strict_is_copy && position++ == bad) {
-      return non_finite(result, NonFiniteQuantity::kStrictViolation, name,
-                        "the strict violation of constraint '" + name + "' has a NaN or Inf entry",
-                        stage, taken);
+      return non_finite(
+          result, NonFiniteQuantity::kStrictViolation, name,
+          "the strict violation of constraint '" + name + "' has a NaN or Inf entry" + where, stage,
+          taken);
     }
   }
   return true;  // not reached

@@ -100,6 +100,7 @@ bool StepEngine::backward(Evaluation& eval, StepResult& result, Stage stage, Tak
   for (auto& opt : primal_) opt->zero_grad();
   torch::Tensor lagrangian = primal_lagrangian(eval);
   if (lagrangian.requires_grad()) lagrangian.backward();
+  if (sync_) synchronize_gradients();
   return check_gradients(result, stage, taken);
 }
 

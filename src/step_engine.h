@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "feasible/optimizer.h"
+#include "feasible/synchronizer.h"
 #include "src/divergence.h"
 #include "src/state_key.h"
 
@@ -194,8 +195,16 @@ class StepEngine {
   ConstrainedOptimizerOptions options_;
   std::vector<std::pair<std::vector<torch::Tensor>, Projection>> projections_;
   int64_t iteration_ = 0;
+  /// Shares evaluations and gradients with other processes (nullptr: none; the default).
+  std::shared_ptr<Synchronizer> sync_;
 
  private:
+  /// Exchanges an evaluation through sync_: agrees on the first non-finite value (`bad`, this
+  /// rank's; returns the agreed one and sets `bad_rank`) and replaces the observed strict
+  /// violations (and strict indices) by the combined ones (src/synchronize.cpp).
+  int64_t synchronize_evaluation(Evaluation& eval, int64_t bad, int& bad_rank);
+  /// Hands the primal gradients to sync_ (src/synchronize.cpp).
+  void synchronize_gradients();
   void check_duals_held(const std::vector<torch::Tensor>& duals);
   /// Which fused dual step applies (src/fused_dual_step.cpp).
   enum class FusedDual { kNone, kSGD, kNuPI };

@@ -5,8 +5,13 @@
 /// exit code.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace feasible::distributed {
+class DataParallel;
+}  // namespace feasible::distributed
 
 namespace feasible::app {
 
@@ -48,6 +53,9 @@ struct RunConfig {
   /// Folder with the Fashion-MNIST files of `sparsity`, `recall` and `per-example` (`--data`).
   /// Empty: Debian's /usr/share/datasets/fashion-mnist.
   std::string data;
+  /// The data-parallel group when the program runs under torchrun (RANK and WORLD_SIZE set;
+  /// made by main(), not by the command line); null for one process. Only `sparsity` uses it.
+  std::shared_ptr<feasible::distributed::DataParallel> group;
 };
 
 /// The outcome of parsing a command line.

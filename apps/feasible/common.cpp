@@ -1,4 +1,5 @@
 // The common parts of every experiment's results.json and report.md.
+#include <feasible/distributed.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -21,6 +22,8 @@ nlohmann::json results_head(const ExperimentContext& context, const std::string&
   run["quick"] = context.config.quick;
   run["seed"] = context.config.seed;
   run["threads"] = torch::get_num_threads();
+  // Processes of a data-parallel run (torchrun; docs/distributed.md), 1 otherwise.
+  run["world_size"] = context.config.group ? context.config.group->world_size() : 1;
   run["output_dir"] = context.dir;
   results["run"] = run;
   nlohmann::json software = software_facts();
@@ -91,7 +94,9 @@ void write_results(const ExperimentContext& context, nlohmann::json& results,
          : reproduces_paper(run_config.experiment) ? "full (the paper's settings)"
                                                    : "full (the settings below)")
      << "  \nStarted: " << results["started_utc"].get<std::string>() << ", wall-clock "
-     << fixed(wall_seconds, 1) << " s, " << torch::get_num_threads() << " LibTorch thread(s)  \n"
+     << fixed(wall_seconds, 1) << " s, " << torch::get_num_threads()
+     << " LibTorch thread(s), world size " << results["run"]["world_size"].get<int>()
+     << (context.config.group ? " (data-parallel over c10d Gloo)" : "") << "  \n"
      << "Software: feasible " << results["software"]["feasible"].get<std::string>() << ", LibTorch "
      << results["software"]["libtorch"].get<std::string>() << ", "
      << results["software"]["compiler"].get<std::string>() << "\n\n"

@@ -1,5 +1,6 @@
 // The `feasible` program: `feasible reproduce
 // concave|rate|overhead|sparsity|recall|per-example|fairness|all`.
+#include <feasible/distributed.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -61,6 +62,8 @@ void write_index(const std::string& root, const app::RunConfig& config,
   app::write_file(root + "/index.json", index.dump(2) + "\n");
 }
 
+int run(const app::RunConfig& config);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,7 +73,44 @@ int main(int argc, char** argv) {
     std::cerr << parsed.err;
     return parsed.exit_code;
   }
-  const app::RunConfig& config = parsed.config;
+  app::RunConfig config = parsed.config;
+  // Under torchrun: a data-parallel group; rank 0 writes, the others work in a scratch folder.
+  std::string scratch;
+  if (feasible::distributed::DataParallel::in_environment()) {
+    if (config.experiment != "sparsity") {
+      std::cerr << "feasible: under torchrun (RANK and WORLD_SIZE set) only `feasible reproduce "
+                   "sparsity` runs data-parallel, not '"
+                << config.experiment << "'\n";
+      return app::kExitUsage;
+    }
+    try {
+      config.group = feasible::distributed::DataParallel::from_environment();
+    } catch (const c10::Error& e) {
+      std::cerr << "feasible: cannot join the data-parallel group: " << e.what_without_backtrace()
+                << "\n";
+      return app::kExitFailure;
+    }
+    if (config.group->rank() != 0) {
+      scratch = (std::filesystem::temp_directory_path() /
+                 ("feasible_rank" + std::to_string(config.group->rank()) + "_" +
+                  std::to_string(::getpid())))
+                    .string();
+      config.out = scratch;
+      config.quiet = true;
+    }
+  }
+  const int exit_code = run(config);
+  if (!scratch.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(scratch, ec);
+  }
+  return exit_code;
+}
+
+namespace {
+
+int run(const app::RunConfig& config) {
+  const bool speaks = !config.group || config.group->rank() == 0;  // to stdout
   const std::string root = app::output_root(config);
   std::vector<std::string> names;
   if (config.experiment == "all") {
@@ -109,22 +149,28 @@ int main(int argc, char** argv) {
       app::ExperimentContext context{config, dirs[i], &progress};
       nlohmann::json results = runners().at(names[i])(context);
       failed_checks += results["checks_total"].get<int>() - results["checks_passed"].get<int>();
-      std::cout << names[i] << ": " << dirs[i] << "/report.md ("
-                << results["checks_passed"].get<int>() << "/" << results["checks_total"].get<int>()
-                << " checks hold)\n";
+      if (speaks)
+        std::cout << names[i] << ": " << dirs[i] << "/report.md ("
+                  << results["checks_passed"].get<int>() << "/"
+                  << results["checks_total"].get<int>() << " checks hold)\n";
       done.emplace_back(names[i], std::move(results));
     }
     if (config.experiment == "all") {
       write_index(root, config, done);
       std::cout << "index: " << root << "/index.md\n";
     }
+  } catch (const c10::Error& e) {  // e.g. a rank of a data-parallel run died
+    std::cerr << "\nfeasible: the run failed: " << e.what_without_backtrace() << "\n";
+    return app::kExitFailure;
   } catch (const std::exception& e) {
     std::cerr << "\nfeasible: the run failed: " << e.what() << "\n";
     return app::kExitFailure;
   }
-  if (failed_checks > 0) {
+  if (failed_checks > 0 && speaks) {
     std::cerr << "feasible: " << failed_checks
               << " qualitative check(s) did not hold; see the reports.\n";
   }
   return app::kExitOk;
 }
+
+}  // namespace

@@ -119,9 +119,25 @@ Treatment make_treatment(const SparsityRunSpec& spec,
   return t;
 }
 
+// The training batches: all of `train`, or this rank's shard (every W-th example from the
+// rank's own, floor(N / W) of them, so that every rank has as many batches) in batches of
+// ceil(batch_size / W).
+data::BatchLoader make_loader(const data::Dataset& train, const SparsitySettings& settings) {
+  if (!settings.group) return data::BatchLoader(train, settings.batch_size, settings.seed + 1);
+  const int64_t world = settings.group->world_size();
+  const int64_t each = train.size() / world;
+  const torch::Tensor rows = torch::arange(settings.group->rank(), each * world, world);
+  data::Dataset shard = train;
+  shard.inputs = train.inputs.index_select(0, rows);
+  shard.targets = train.targets.index_select(0, rows);
+  if (train.groups.defined()) shard.groups = train.groups.index_select(0, rows);
+  return data::BatchLoader(shard, (settings.batch_size + world - 1) / world, settings.seed + 1);
+}
+
 // One training step on a batch: cross-entropy, and the density constraint when there is one.
 StepResult train_step(torch::nn::Sequential& model, Treatment& t, const data::Batch& batch,
                       const SparsitySettings& settings) {
+  if (settings.group) settings.group->set_samples(batch.targets.size(0));
   const auto closure = [&] {
     ProblemState state(torch::cross_entropy_loss(model->forward(batch.inputs), batch.targets));
     if (t.density.defined()) {
@@ -174,8 +190,11 @@ SparsityEpoch train_epoch(int64_t epoch, torch::nn::Sequential& model, Treatment
   const double seconds = seconds_since(epoch_start);
   run.train_seconds += seconds;
   run.data_seconds += data_seconds;
+  // Data-parallel: the mean over every rank's batches (every rank has as many).
+  const double world = settings.group ? settings.group->world_size() : 1;
+  if (settings.group) loss_sum = settings.group->all_sum(loss_sum);
   const double train_loss =
-      loss_sum.item<double>() / static_cast<double>(std::max<int64_t>(batches, 1));
+      loss_sum.item<double>() / (world * static_cast<double>(std::max<int64_t>(batches, 1)));
   return evaluate(epoch, model, t, data, train_loss, seconds);
 }
 
@@ -203,7 +222,8 @@ SparsityRun train_sparsity(const SparsityData& data, const SparsitySettings& set
                            const SparsityRunSpec& spec, Progress* progress) {
   auto model = make_model(settings);
   Treatment t = make_treatment(spec, make_primal(model, settings));
-  data::BatchLoader loader(data.train, settings.batch_size, settings.seed + 1);
+  data::BatchLoader loader = make_loader(data.train, settings);
+  if (settings.group) settings.group->attach(*t.optimizer);
   SparsityRun run;
   run.spec = spec;
   if (progress != nullptr) progress->start_run(spec.label, settings.epochs);

@@ -5,6 +5,7 @@
 /// a fixed penalty c * (expected density) or under the constraint density <= target.
 
 #include <feasible/data.h>
+#include <feasible/distributed.h>
 #include <feasible/l0.h>
 #include <torch/torch.h>
 
@@ -25,6 +26,10 @@ struct SparsitySettings {
   L0GateKind kind = L0GateKind::kInputUnits;
   std::vector<double> init_drop = {0.2, 0.5, 0.5};  ///< initial drop rate per layer
   uint64_t seed = 0;  ///< model initialisation, gate noise and batch order
+  /// Data-parallel training (null: one process): each rank trains on every W-th training
+  /// example (rank r from example r, floor(N / W) each) in batches of ceil(batch_size / W),
+  /// with the gradients and the constraint synchronised (docs/distributed.md).
+  std::shared_ptr<distributed::DataParallel> group;
 };
 
 /// How one run treats the requirement "density <= target".

@@ -134,6 +134,7 @@ SparsityMode sparsity_mode(const RunConfig& config) {
   m.name = "default";
   m.train_examples = 0;
   m.settings.seed = config.seed;
+  m.settings.group = config.group;
   m.settings.epochs = 15;
   m.settings.gate_lr = 1e-2;
   m.nupi_lr = 3e-4;

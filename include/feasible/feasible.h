@@ -7,6 +7,7 @@
 #include "feasible/checkpoint.h"
 #include "feasible/data.h"
 #include "feasible/defaults.h"
+#include "feasible/distributed.h"
 #include "feasible/formulation.h"
 #include "feasible/kinds.h"
 #include "feasible/l0.h"

@@ -137,6 +137,7 @@ class NonFiniteError : public c10::Error {
 namespace detail {
 class StepEngine;
 }  // namespace detail
+class Synchronizer;
 
 /// Base class of the schemes. Holds the problem, the primal optimizers (any number, each over
 /// its own parameters), the dual optimizer, and the projections of primal parameters; a scheme's
@@ -218,6 +219,13 @@ class ConstrainedOptimizer {
   int64_t iteration() const;
   /// Sets the iteration counter (used when resuming from a checkpoint).
   void set_iteration(int64_t iteration);
+  /// Shares every evaluation's strict violations and every primal backward pass's gradients
+  /// with other processes through `synchronizer` (feasible/synchronizer.h; data-parallel
+  /// training: feasible::distributed::DataParallel, docs/distributed.md). nullptr (the default)
+  /// turns sharing off; without one a step does no extra work.
+  void set_synchronizer(std::shared_ptr<Synchronizer> synchronizer);
+  /// The synchronizer (nullptr when none is set).
+  const std::shared_ptr<Synchronizer>& synchronizer() const;
 
  protected:
   /// The step engine the schemes' step() is written with (internal, src/step_engine.h).

@@ -1,0 +1,73 @@
+#pragma once
+/// \file synchronizer.h
+/// The hook through which a constrained optimizer shares its work with other processes (data-
+/// parallel training): after each validated evaluation of the closure it hands over the
+/// observed strict violations, and after each primal backward pass the primal gradients. The
+/// implementation over c10d is feasible::distributed::DataParallel (feasible/distributed.h);
+/// without a synchronizer (the default) a step does no extra work.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace feasible {
+
+/// One registered constraint as an evaluation exchanges it (in registration order).
+struct SyncedConstraint {
+  /// The constraint's name (for messages).
+  std::string name;
+  /// The constraint's size (entries of its multiplier or of its dense violation).
+  int64_t size = 0;
+  /// Whether the constraint is indexed (MultiplierKind::kIndexed).
+  bool indexed = false;
+  /// Whether it has an implicit multiplier (MultiplierKind::kImplicit).
+  bool implicit = false;
+  /// Whether the closure observed it in this evaluation (on this rank).
+  bool observed = false;
+  /// In: this rank's strict violation ([size] dense, [m] indexed; detached). Out: the value
+  /// every rank uses for the dual step, the penalty updater and the result.
+  at::Tensor strict;
+  /// Indexed only. In: this rank's strict indices ([m] int64). Out: the indices of `strict`.
+  at::Tensor indices;
+};
+
+/// One evaluation's exchange.
+struct SyncedEvaluation {
+  /// Every registered constraint, in registration order.
+  std::vector<SyncedConstraint> constraints;
+  /// In: the position of the first NaN or Inf this rank found among the loss (0) and the
+  /// observed constraints' violations and strict violations (1, 2, ...; the order of the
+  /// engine's check), or -1. Out: the agreed position (the lowest rank's with one), or -1.
+  int64_t first_bad = -1;
+  /// Out: the rank whose `first_bad` was taken (-1 when none was bad).
+  int bad_rank = -1;
+};
+
+/// The interface a constrained optimizer calls when one is set
+/// (ConstrainedOptimizer::set_synchronizer). Every rank must call it the same number of times,
+/// in the same order: the implementation runs collective operations.
+class Synchronizer {
+ public:
+  virtual ~Synchronizer() = default;
+  /// This process's rank in [0, world_size()).
+  virtual int rank() const = 0;
+  /// The number of processes.
+  virtual int world_size() const = 0;
+  /// Called after each evaluation of the closure has been validated and checked locally for
+  /// NaN and Inf, before anything reads the strict violations. Replaces every observed
+  /// constraint's `strict` (and `indices`) by the combined values, identical on every rank.
+  virtual void synchronize_evaluation(SyncedEvaluation& evaluation) = 0;
+  /// Called after each primal backward pass, before the gradients are checked and the primal
+  /// optimizers step: `params` are the primal parameters that require a gradient, in the order
+  /// of the primal optimizers; their gradients (undefined = no gradient on this rank) are
+  /// replaced in place by the combined gradients, identical on every rank.
+  virtual void synchronize_gradients(std::vector<at::Tensor>& params) = 0;
+  /// Called where a rank computes state from its own data outside the two points above (the
+  /// default optimizer's penalty calibration, from its own batch's gradients): replaces the
+  /// values of `tensors` (the same shapes on every rank) by rank 0's.
+  virtual void share_from_root(std::vector<at::Tensor>& tensors) = 0;
+};
+
+}  // namespace feasible

@@ -1,0 +1,50 @@
+// The step engine's side of data-parallel training: what an evaluation and a backward pass hand
+// to the synchronizer (feasible/synchronizer.h), and what they take back.
+#include "src/step_engine.h"
+
+namespace feasible {
+namespace detail {
+
+int64_t StepEngine::synchronize_evaluation(Evaluation& eval, int64_t bad, int& bad_rank) {
+  SyncedEvaluation ex;
+  const auto& constraints = problem_.constraints();
+  ex.constraints.resize(constraints.size());
+  for (size_t i = 0; i < constraints.size(); ++i) {
+    const Constraint& c = constraints[i];
+    auto& sc = ex.constraints[i];
+    sc.name = c.name();
+    sc.size = c.size();
+    sc.indexed = c.options().multiplier() == MultiplierKind::kIndexed;
+    sc.implicit = c.options().multiplier() == MultiplierKind::kImplicit;
+  }
+  for (auto& item : eval.items) {
+    auto& sc = ex.constraints[item.constraint.index()];
+    sc.observed = true;
+    sc.strict = item.s;
+    sc.indices = item.sidx;
+  }
+  ex.first_bad = bad;
+  sync_->synchronize_evaluation(ex);
+  for (auto& item : eval.items) {
+    auto& sc = ex.constraints[item.constraint.index()];
+    item.s = sc.strict;
+    if (sc.indexed) item.sidx = sc.indices;
+  }
+  bad_rank = ex.bad_rank;
+  return ex.first_bad;
+}
+
+void StepEngine::synchronize_gradients() {
+  std::vector<torch::Tensor> params;
+  for (const auto& opt : primal_) {
+    for (const auto& g : opt->param_groups()) {
+      for (const auto& p : g.params()) {
+        if (p.requires_grad()) params.push_back(p);
+      }
+    }
+  }
+  sync_->synchronize_gradients(params);
+}
+
+}  // namespace detail
+}  // namespace feasible
