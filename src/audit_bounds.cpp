@@ -11,16 +11,46 @@
 namespace feasible {
 namespace detail {
 
+namespace {
+
+// Below this level Boost's inverse incomplete beta (Boost 1.74) can fail to converge ("Root
+// finding evaluation exceeded 200 iterations") or assert for small counts (e.g. 1 of 8 at
+// alpha 1e-149), so the quantile is found by bisection on the incomplete beta itself, which is
+// robust there. Above it, a scan of n up to 1e5 and alpha down to 1e-20 found no failure.
+constexpr double kBoostInverseFloor = 1e-20;
+
+// The crossing point in [0, 1] of a monotone function, by bisection: `below(x)` tells whether x
+// lies below it. Halving until the bracket holds no double between its ends (at most about
+// 1,100 halvings near 0, where doubles are dense; 60 near 1). `upper` returns the bracket's
+// upper end (a conservative upper bound), else its lower end.
+template <typename Below>
+double crossing(Below below, bool upper) {
+  double lo = 0.0, hi = 1.0;
+  for (;;) {
+    const double mid = 0.5 * (lo + hi);
+    if (mid <= lo || mid >= hi) break;
+    (below(mid) ? lo : hi) = mid;
+  }
+  return upper ? hi : lo;
+}
+
+}  // namespace
+
 double clopper_pearson_upper(double k, double n, double alpha) {
   if (n <= 0 || k >= n) return 1.0;
   // The (1 - alpha) quantile of Beta(k + 1, n - k), taken as the upper-tail inverse so that a
   // tiny alpha keeps its precision (1 - alpha would round to 1).
-  return boost::math::ibetac_inv(k + 1.0, n - k, alpha);
+  if (alpha >= kBoostInverseFloor) return boost::math::ibetac_inv(k + 1.0, n - k, alpha);
+  // P(Beta(k + 1, n - k) > x) decreases in x: x is below the quantile while it exceeds alpha.
+  return crossing([&](double x) { return boost::math::ibetac(k + 1.0, n - k, x) > alpha; }, true);
 }
 
 double clopper_pearson_lower(double k, double n, double alpha) {
   if (n <= 0 || k <= 0) return 0.0;
-  return boost::math::ibeta_inv(k, n - k + 1.0, alpha);  // alpha quantile of Beta(k, n - k + 1)
+  // The alpha quantile of Beta(k, n - k + 1).
+  if (alpha >= kBoostInverseFloor) return boost::math::ibeta_inv(k, n - k + 1.0, alpha);
+  // P(Beta(k, n - k + 1) <= x) increases in x: x is below the quantile while it is under alpha.
+  return crossing([&](double x) { return boost::math::ibeta(k, n - k + 1.0, x) < alpha; }, false);
 }
 
 double hoeffding_bound(double sum, double n, double a, double b, double alpha, bool upper) {

@@ -41,16 +41,16 @@ struct DefaultOptimizer::Calibration {
 
 namespace {
 
-// Every rank's penalties become rank 0's (the calibration read each rank's own batch). A
-// multiplier without a penalty yet (its first calibration found no gradient) is skipped.
+// Every rank's penalties become rank 0's (the calibration read each rank's own batch). The list
+// has the same length on every rank: make_dual() gives every multiplier a state with a (zero)
+// penalty at construction, and shares are set only at the measuring calibrations of an SGD
+// primal, which the step alone decides (the schedule), never the rank's data.
 void share_penalties(Synchronizer& sync, const Problem& problem, optim::AugmentedDual& dual) {
   std::vector<torch::Tensor> penalties;
   for (const auto& p : problem.dual_parameters()) {
     const auto* state = dual.state_of(p);
     if (state == nullptr) continue;
     if (state->penalty().defined()) penalties.push_back(state->penalty());
-    // The shares are measured at the same calibrations on every rank (the schedule is a
-    // function of the step), so they are defined on all ranks or on none.
     if (state->share().defined()) penalties.push_back(state->share());
   }
   sync.share_from_root(penalties);

@@ -138,7 +138,6 @@ DataParallel::DataParallel(c10::intrusive_ptr<c10d::ProcessGroup> group, Options
 
 DataParallel::~DataParallel() = default;
 
-// The private path for the groups made here (src/distributed.cpp only).
 bool DataParallel::in_environment() {
   const char* r = std::getenv("RANK");
   const char* w = std::getenv("WORLD_SIZE");

@@ -155,6 +155,10 @@ void DataParallel::share_from_root(std::vector<at::Tensor>& tensors) {
 }
 
 void DataParallel::attach(ConstrainedOptimizer& optimizer) {
+  TORCH_CHECK(!weak_from_this().expired(),
+              "DataParallel::attach: the DataParallel must be owned by a std::shared_ptr (use "
+              "from_environment, from_file or std::make_shared), since the optimizer keeps a "
+              "reference to it");
   optimizer.set_synchronizer(shared_from_this());
   impl_->attached = &optimizer;
   std::vector<at::Tensor> tensors;

@@ -33,8 +33,8 @@ at::Tensor header_of(const SyncedEvaluation& ev, int64_t samples) {
       p[at++] = c.observed ? static_cast<double>(c.strict.numel()) : 0.0;
     } else {
       if (c.observed) {
-        at::Tensor s =
-            c.strict.to(torch::kFloat64).contiguous().reshape({-1}) * static_cast<double>(samples);
+        at::Tensor s = c.strict.to(torch::kCPU, torch::kFloat64).contiguous().reshape({-1}) *
+                       static_cast<double>(samples);
         std::memcpy(p + at, s.data_ptr<double>(), sizeof(double) * c.size);
       }
       at += c.size;
@@ -70,8 +70,8 @@ at::Tensor payload_of(const SyncedEvaluation& ev, const std::vector<int64_t>& lo
   for (const auto& c : ev.constraints) {
     if (!c.indexed) continue;
     if (c.observed && c.strict.numel() > 0) {
-      const at::Tensor idx = c.indices.to(torch::kFloat64).contiguous();
-      const at::Tensor val = c.strict.to(torch::kFloat64).contiguous();
+      const at::Tensor idx = c.indices.to(torch::kCPU, torch::kFloat64).contiguous();
+      const at::Tensor val = c.strict.to(torch::kCPU, torch::kFloat64).contiguous();
       const double* pi = idx.data_ptr<double>();
       const double* pv = val.data_ptr<double>();
       for (int64_t e = 0; e < c.strict.numel(); ++e) {

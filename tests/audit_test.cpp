@@ -113,6 +113,36 @@ TEST(AuditBounds, ClopperPearsonInteriorSolvesTheBinomialTails) {
   EXPECT_NEAR(detail::clopper_pearson_upper(1, 10, 0.025), 0.4450, 5e-5);
 }
 
+// Small counts at the tiny levels the p-value search visits (down to kMinAlpha): Boost's inverse
+// incomplete beta gives up there ("Root finding evaluation exceeded 200 iterations", e.g. 1 of
+// 8 at alpha 1e-149), so below 1e-20 the bounds are found by bisection on the incomplete beta.
+TEST(AuditBounds, ClopperPearsonAtTinyLevels) {
+  for (const double alpha : {1e-25, 1e-149, 1e-300}) {
+    // k = n: LCB = alpha^(1/n) in closed form; the bisection ends within one double of it.
+    EXPECT_NEAR(detail::clopper_pearson_lower(8, 8, alpha) / std::pow(alpha, 1.0 / 8), 1.0, 1e-12);
+    // Interior counts: 1 - UCB is below the double's resolution near 1 at these levels, so only
+    // the order is checked: the bounds widen as alpha shrinks, so none is tighter than at the
+    // floor 1e-20, where Boost's inverse still answers.
+    for (const auto& kn : std::vector<std::pair<int, int>>{{1, 8}, {4, 8}, {7, 15}, {8, 16}}) {
+      const double u = detail::clopper_pearson_upper(kn.first, kn.second, alpha);
+      EXPECT_GE(u, detail::clopper_pearson_upper(kn.first, kn.second, 1e-20));
+      EXPECT_LE(u, 1.0);
+      const double l = detail::clopper_pearson_lower(kn.first, kn.second, alpha);
+      EXPECT_LE(l, detail::clopper_pearson_lower(kn.first, kn.second, 1e-20));
+      EXPECT_GE(l, 0.0);
+    }
+  }
+  // The p-values of those counts against eps = 0.6 are the exact binomial test's
+  // P(Bin(n, 0.6) <= k) (see PValuesMatchClosedForms); the search no longer throws.
+  for (const auto& kn : std::vector<std::pair<int, int>>{{1, 8}, {4, 8}, {7, 15}, {8, 16}}) {
+    const std::vector<TermStats> rate = {
+        {1.0, true, 0, 1, static_cast<double>(kn.second), static_cast<double>(kn.first), 0}};
+    EXPECT_NEAR(detail::entry_p_value(rate, -0.6, MeanBound::kHoeffding),
+                binomial_cdf(kn.first, kn.second, 0.6), 1e-12)
+        << kn.first << " of " << kn.second;
+  }
+}
+
 TEST(AuditBounds, HoeffdingByHand) {
   // 30 of 50 values summing to 30 in [0, 1], alpha = 0.05: 0.6 +- sqrt(log(20) / 100)
   // = 0.6 +- sqrt(0.0299573) = 0.6 +- 0.1730818. Hand values to 7 digits: tolerance 1e-6.

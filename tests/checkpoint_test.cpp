@@ -38,28 +38,10 @@ using feasible_test::error_of;
 
 // ------------------------------------------------------------ files
 
-std::string temp_dir() {
-  static std::string dir = [] {
-    std::string tmpl = ::testing::TempDir() + "feasible_ckpt_XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    const char* d = ::mkdtemp(buf.data());
-    EXPECT_NE(d, nullptr);
-    return std::string(d ? d : "/tmp");
-  }();
-  return dir;
-}
-
-std::string temp_path(const std::string& name) { return temp_dir() + "/" + name; }
-
-// Removes the temporary directory after the last test.
-struct RemoveTempDir : ::testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(temp_dir(), ec);
-  }
-};
-const auto* const kRemoveTempDir = ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
+using feasible_test::temp_dir;
+using feasible_test::temp_path;
+const auto* const kRemoveTempDir =
+    ::testing::AddGlobalTestEnvironment(new feasible_test::RemoveTempDir);
 
 std::string read_bytes(const std::string& path) { return feasible::detail::read_whole_file(path); }
 

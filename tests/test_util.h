@@ -3,8 +3,10 @@
 
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -34,6 +36,32 @@ std::string error_of(F&& f) {
   ADD_FAILURE() << "did not throw";
   return "";
 }
+
+/// This test program's temporary directory, made on first use (mkdtemp under GoogleTest's
+/// TempDir()); register RemoveTempDir to remove it after the last test.
+inline const std::string& temp_dir() {
+  static const std::string dir = [] {
+    std::string pattern = ::testing::TempDir() + "feasible_test_XXXXXX";
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    const char* made = ::mkdtemp(buf.data());
+    EXPECT_NE(made, nullptr) << "mkdtemp failed for " << pattern;
+    return std::string(made ? made : "/tmp");
+  }();
+  return dir;
+}
+
+/// A path in temp_dir().
+inline std::string temp_path(const std::string& name) { return temp_dir() + "/" + name; }
+
+/// Removes temp_dir() after the last test: `::testing::AddGlobalTestEnvironment(new
+/// feasible_test::RemoveTempDir)` once in a test program that uses it.
+struct RemoveTempDir : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(temp_dir(), ec);
+  }
+};
 
 /// A float64 vector tensor.
 inline torch::Tensor dvec(const std::vector<double>& v) {

@@ -86,9 +86,14 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   /// Over a process group the caller made (e.g. a c10d::ProcessGroupNCCL in a CUDA build).
   /// The group's own timeout applies to its collectives; `options.timeout_ms` is only quoted in
   /// messages.
+  /// Own it with std::make_shared: attach() hands the optimizer a shared reference (and refuses
+  /// an object not owned by a std::shared_ptr).
   explicit DataParallel(c10::intrusive_ptr<c10d::ProcessGroup> group, Options options = Options());
+  /// Releases the group (the last reference to it ends its collectives).
   ~DataParallel() override;
+  /// Not copyable: one object per process group.
   DataParallel(const DataParallel&) = delete;
+  /// Not copyable.
   DataParallel& operator=(const DataParallel&) = delete;
 
   /// The group torchrun describes: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (all
@@ -104,7 +109,9 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   /// Whether RANK and WORLD_SIZE are set (the process runs under torchrun).
   static bool in_environment();
 
+  /// This process's rank, in [0, world_size()) (Synchronizer::rank).
   int rank() const override;
+  /// The number of processes in the group, >= 1 (Synchronizer::world_size).
   int world_size() const override;
   /// The options.
   const Options& options() const;
@@ -117,7 +124,8 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   /// then broadcasts rank 0's primal parameters, multipliers and penalty coefficients, so that
   /// every rank starts from the same state.
   void attach(ConstrainedOptimizer& optimizer);
-  /// Copies rank `root`'s values of `tensors` (the same shapes on every rank) into every rank's.
+  /// Copies rank `root`'s values of `tensors` (the same shapes on every rank) into every rank's;
+  /// root in [0, world_size()).
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
   /// Compares a checksum of every tensor of the attached optimizer's state (primal parameters,
   /// multipliers, penalty coefficients, the per-parameter states of the primal and dual
@@ -137,8 +145,12 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   /// What this rank contributed to collectives so far.
   const Traffic& traffic() const;
 
+  /// See Synchronizer::synchronize_evaluation: the strict violations weighted by the ranks'
+  /// samples (dense: one all-reduce; indexed: an all-gather of indices and values).
   void synchronize_evaluation(SyncedEvaluation& evaluation) override;
+  /// See Synchronizer::synchronize_gradients: the sample-weighted average of the gradients.
   void synchronize_gradients(std::vector<at::Tensor>& params) override;
+  /// See Synchronizer::share_from_root: a broadcast from rank 0.
   void share_from_root(std::vector<at::Tensor>& tensors) override;
 
  private:

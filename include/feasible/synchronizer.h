@@ -50,6 +50,7 @@ struct SyncedEvaluation {
 /// in the same order: the implementation runs collective operations.
 class Synchronizer {
  public:
+  /// Virtual: implementations are owned through the base.
   virtual ~Synchronizer() = default;
   /// This process's rank in [0, world_size()).
   virtual int rank() const = 0;

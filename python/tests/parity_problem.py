@@ -13,10 +13,6 @@ import torch
 
 import feasible
 
-# The driver runs in float64 (torch::set_default_dtype): multipliers take the default dtype.
-
-torch.set_default_dtype(torch.float64)
-
 SCHEMES = ["simultaneous", "dual_primal", "primal_dual", "extragradient", "unconstrained",
            "default"]
 

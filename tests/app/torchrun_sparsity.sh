@@ -14,8 +14,11 @@ fi
 rm -rf "$out"
 # --redirects 1 --tee 1: Debian's torchrun (PyTorch 1.13) cannot parse the default "0" under
 # Python 3.11 (Std.from_str returns None); redirecting stdout to its log and teeing it works.
-"$python" -m torch.distributed.run --no_python --standalone --nproc_per_node 2 \
-  --redirects 1 --tee 1 \
+# A free port for the rendezvous: Debian's torchrun's --standalone always uses localhost:29400,
+# which two concurrent runs would share.
+port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$python" -m torch.distributed.run --no_python --nnodes 1 --nproc_per_node 2 \
+  --rdzv_backend c10d --rdzv_endpoint "127.0.0.1:$port" --redirects 1 --tee 1 \
   "$app" reproduce sparsity --quick --epochs 1 --threads 1 --quiet --out "$out"
 grep -q '"world_size": 2' "$out/results.json" || { echo "results.json lacks world_size 2"; exit 1; }
 grep -q 'world size 2 (data-parallel over c10d Gloo)' "$out/report.md" ||
