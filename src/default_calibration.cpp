@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "src/state_key.h"
 
@@ -224,14 +225,22 @@ std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetri
 // no shares when the closure has no double backward (the plain rule).
 double measure_curvature(const Evaluation& eval, const PrimalMetric& metric,
                          const std::vector<PenaltyNormal>& normals,
-                         const std::vector<Setting>& settings, const CurvatureOptions& options,
+                         const std::vector<Setting>& settings, CurvatureOptions& options,
                          std::vector<torch::Tensor>& shares) {
   const double m = options.momentum, limit = 2 * (1 + m) / (1 - m);
   std::vector<double> curvature;
   double factor = 1;
   try {
     factor = stability_factor(eval, metric, normals, limit, &curvature);
-  } catch (const c10::Error&) {  // no double backward through the closure: keep the plain rule
+  } catch (const c10::Error& e) {  // no double backward through the closure: the plain rule
+    if (!options.warned) {
+      options.warned = true;
+      std::string what = e.what_without_backtrace();
+      what = what.substr(0, what.find('\n'));
+      TORCH_WARN("make_default_optimizer: the closure's operations have no double backward (", what,
+                 "); the default's curvature rule (stability factor and integral gain, "
+                 "docs/defaults.md) is off and its calibrations use the plain penalty rule");
+    }
     return 1;
   }
   const double p = factor * options.fraction;
@@ -255,7 +264,7 @@ double measure_curvature(const Evaluation& eval, const PrimalMetric& metric,
 }  // namespace
 
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
-                         double fraction, uint64_t seed, const CurvatureOptions* curvature,
+                         double fraction, uint64_t seed, CurvatureOptions* curvature,
                          bool measure) {
   if (metric.parameters().empty() || !metric.prepare(eval.state.loss)) return false;
   std::vector<PenaltyNormal> normals;

@@ -107,6 +107,7 @@ struct CurvatureOptions {
   double fraction = 0;  ///< p, the penalty fraction
   double beta = 0;      ///< the base share, the integral gain's floor (q >= beta p)
   double momentum = 0;  ///< the primal optimizers' largest momentum m
+  bool warned = false;  ///< whether the warning "no double backward" was given (once)
 };
 
 /// Sets the penalties of every observed constraint of `eval` in `dual` (see DefaultOptimizer).
@@ -116,8 +117,8 @@ struct CurvatureOptions {
 /// else the factor and shares kept in the dual's state (checkpointed) are reused. Returns false
 /// when P is not known yet (nothing set).
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
-                         double fraction, uint64_t seed,
-                         const CurvatureOptions* curvature = nullptr, bool measure = false);
+                         double fraction, uint64_t seed, CurvatureOptions* curvature = nullptr,
+                         bool measure = false);
 
 }  // namespace detail
 }  // namespace feasible

@@ -393,6 +393,33 @@ TEST(Default, RefusesWhatItCannotCalibrate) {
   }
 }
 
+// A constraint through an operation without a double backward (cdist's backward has none in
+// LibTorch): the curvature rule cannot measure, says so once, and the plain penalty rule still
+// solves min |x - (2, 0)|^2 s.t. |x| <= 1, whose solution is (1, 0).
+TEST(Default, WarnsOnceWhenTheClosureHasNoDoubleBackward) {
+  torch::Tensor x = dvec({0.0, 0.5}).requires_grad_(true);
+  Problem problem;
+  Constraint c = problem.add_constraint("disk", f64());
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.1));
+  auto opt = feasible::make_default_optimizer(problem, sgd);
+  WarningCollector warnings;
+  c10::Warning::WarningHandlerGuard guard(&warnings);
+  for (int t = 0; t < 600; ++t) {
+    opt->step([&] {
+      ProblemState st((x - dvec({2.0, 0.0})).square().sum());
+      const torch::Tensor radius = torch::cdist(x.view({1, 2}), torch::zeros({1, 2}, x.options()));
+      st.observe(c, ConstraintState((radius.reshape({1}) - 1)));
+      return st;
+    });
+  }
+  ASSERT_EQ(warnings.messages.size(), 1u);
+  EXPECT_HAS(warnings.messages[0], "no double backward");
+  EXPECT_HAS(warnings.messages[0], "_cdist_backward");
+  // Tolerance: the plain rule converges linearly; 600 steps leave far less than 1e-6.
+  EXPECT_TRUE(torch::allclose(x.detach(), dvec({1.0, 0.0}), 0, 1e-6)) << x;
+}
+
 // Simultaneous gradient descent-ascent on min 0 s.t. x = 0 spirals outwards by a factor
 // sqrt(1 + lr^2) per step: finite, unbounded. It is reported, named, and warned about once.
 TEST(Divergence, FiniteGrowthIsReportedAndWarnedOnceNamingTheConstraint) {
