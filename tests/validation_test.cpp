@@ -519,10 +519,17 @@ TEST(DualStep, DefaultOptimizerMovesTheMultiplierTowardValidationFeasibility) {
   EXPECT_NEAR(problem.multiplier_values(c).item<double>(), 0.4, 1e-12);
   auto* dual = dynamic_cast<feasible::optim::AugmentedDual*>(opt->dual_optimizer().get());
   ASSERT_NE(dual, nullptr);
-  EXPECT_NEAR(dual->state_of(problem.dual_parameters()[0])->base().item<double>(), 0.1, 1e-12);
+  // The base multiplier's share (docs/defaults.md, "The integral gain"): the step's curvature
+  // along the constraint is s = P f'' = 0.5 * 2 = 1, the penalty fraction p = 0.4 (1 + 0.4 is
+  // below 90% of the limit 2, so no stability factor), and critical damping asks for the gain
+  // q = (s + p)^2 / 4 = 0.49 > beta p = 0.1: share = q / p = 1.225. The base moves by
+  // share c g = 1.225 * 0.8 * 0.5 = 0.49.
+  EXPECT_NEAR(dual->state_of(problem.dual_parameters()[0])->share().item<double>(), 1.225, 1e-12);
+  EXPECT_NEAR(dual->state_of(problem.dual_parameters()[0])->base().item<double>(), 0.49, 1e-12);
+  // lambda = [base + c g]+ = [0.49 - 0.8 * 0.25]+ = 0.29; base = 0.49 - 1.225 * 0.8 * 0.25 = 0.245.
   validate(-0.25);
-  EXPECT_EQ(problem.multiplier_values(c).item<double>(), 0.0);
-  EXPECT_NEAR(dual->state_of(problem.dual_parameters()[0])->base().item<double>(), 0.05, 1e-12);
+  EXPECT_NEAR(problem.multiplier_values(c).item<double>(), 0.29, 1e-12);
+  EXPECT_NEAR(dual->state_of(problem.dual_parameters()[0])->base().item<double>(), 0.245, 1e-12);
 }
 
 // ------------------------------------------------------------- bad numbers and misuse
