@@ -29,6 +29,7 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
+	@cmake --build $(BUILD) --target benchmarks -j $(JOBS)
 	@bash bench/run.sh $(BUILD)
 
 install: build

@@ -6,10 +6,10 @@
 #
 # Usage: scripts/test-sanitize.sh [BUILD_DIR]      (default: build-sanitize)
 # Environment: JOBS (parallel build and test jobs, default nproc); CTEST_ARGS (extra ctest
-# arguments, e.g. "-R Checkpoint"); SANITIZE_TARGETS (a subset: build only these test
+# arguments, e.g. "-R checkpoint_test"); SANITIZE_TARGETS (a subset: build only these test
 # executables, e.g. "checkpoint_test nonfinite_test", and run each whole instead of ctest;
 # .ci/run uses it to keep CI within its time limit). The sanitizer settings below are exported for the build too,
-# because gtest_discover_tests runs each test binary at build time.
+# because with -DFEASIBLE_TEST_PER_CASE=ON gtest_discover_tests runs each test binary at build time.
 # Suppressions (each one documented in its file): tools/sanitize/lsan.supp, ubsan.supp.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
