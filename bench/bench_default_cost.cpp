@@ -13,7 +13,8 @@
 // ratio over the whole first --warmup steps is printed too.
 //
 // Flags: --rounds R (default 30), --block K (steps per turn, default 200), --warmup W (default
-//        2000), --sections tm.
+//        2000), --max-interval N (DefaultOptions::max_calibration_interval, default 200),
+//        --sections tm.
 #include <feasible/feasible.h>
 
 #include <chrono>
@@ -33,6 +34,7 @@ namespace F = torch::nn::functional;
 
 struct Config {
   int rounds = 30, block = 200, warmup = 2000;
+  int64_t max_interval = feasible::DefaultOptions().max_calibration_interval();
   std::string sections = "tm";
 };
 
@@ -76,8 +78,8 @@ void compare(const char* title, Variant& a, Variant& b, const Config& cfg) {
 }
 
 // x in R^10, ||x - 1||^2, A x <= b (5 rows).
-std::pair<Variant, Variant> tiny() {
-  auto make = [](bool use_default) {
+std::pair<Variant, Variant> tiny(const Config& cfg) {
+  auto make = [&cfg](bool use_default) {
     torch::manual_seed(3);
     auto x = torch::zeros({10}, torch::kFloat64).requires_grad_(true);
     auto A = torch::randn({5, 10}, torch::kFloat64);
@@ -90,7 +92,8 @@ std::pair<Variant, Variant> tiny() {
                                                              torch::optim::SGDOptions(0.05))};
     std::shared_ptr<feasible::ConstrainedOptimizer> opt;
     if (use_default) {
-      opt = feasible::make_default_optimizer(problem, primal);
+      opt = feasible::make_default_optimizer(
+          problem, primal, feasible::DefaultOptions().max_calibration_interval(cfg.max_interval));
     } else {
       opt = std::make_shared<feasible::SimultaneousOptimizer>(
           problem, primal,
@@ -111,8 +114,8 @@ std::pair<Variant, Variant> tiny() {
 }
 
 // 784-300-100-10 MLP, Adam 1e-3, batch 256, mean probability of class 0 <= 0.2.
-std::pair<Variant, Variant> mlp() {
-  auto make = [](bool use_default) {
+std::pair<Variant, Variant> mlp(const Config& cfg) {
+  auto make = [&cfg](bool use_default) {
     torch::manual_seed(4);
     auto net = std::make_shared<torch::nn::Sequential>(
         torch::nn::Linear(784, 300), torch::nn::ReLU(), torch::nn::Linear(300, 100),
@@ -125,7 +128,8 @@ std::pair<Variant, Variant> mlp() {
                                                               torch::optim::AdamOptions(1e-3))};
     std::shared_ptr<feasible::ConstrainedOptimizer> opt;
     if (use_default) {
-      opt = feasible::make_default_optimizer(problem, primal);
+      opt = feasible::make_default_optimizer(
+          problem, primal, feasible::DefaultOptions().max_calibration_interval(cfg.max_interval));
     } else {
       opt = std::make_shared<feasible::SimultaneousOptimizer>(
           problem, primal,
@@ -158,22 +162,24 @@ int main(int argc, char** argv) {
       cfg.block = feasible_bench::int_flag(i, argc, argv);
     } else if (!std::strcmp(argv[i], "--warmup")) {
       cfg.warmup = feasible_bench::int_flag(i, argc, argv);
+    } else if (!std::strcmp(argv[i], "--max-interval")) {
+      cfg.max_interval = feasible_bench::int_flag(i, argc, argv);
     } else if (!std::strcmp(argv[i], "--sections") && i + 1 < argc) {
       cfg.sections = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: bench_default_cost [--rounds R] [--block K] [--warmup W] "
-                   "[--sections tm]\n");
+                   "[--max-interval N] [--sections tm]\n");
       return 2;
     }
   }
   torch::set_num_threads(1);
   if (cfg.sections.find('t') != std::string::npos) {
-    auto v = tiny();
+    auto v = tiny(cfg);
     compare("tiny: x in R^10, A x <= b (5 rows), SGD 0.05", v.first, v.second, cfg);
   }
   if (cfg.sections.find('m') != std::string::npos) {
-    auto v = mlp();
+    auto v = mlp(cfg);
     Config m = cfg;
     m.block = std::max(1, cfg.block / 20);
     m.warmup = std::max(1, cfg.warmup / 20);
