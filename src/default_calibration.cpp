@@ -195,7 +195,7 @@ std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetri
     Setting s{c.multiplier()->parameters()[0],
               {},
               c.multiplier()->bounds(),
-              c.index(),
+              static_cast<int64_t>(c.index()),
               normals.size(),
               0};
     if (!item.idx.defined() && v.numel() <= 32) {

@@ -1,14 +1,16 @@
 // The fused dual steps (StepEngine::fused_dual_step): when the dual optimizer is a plain
-// torch::optim::SGD or a feasible::optim::NuPI over dense CPU multipliers, its update, the
-// projection onto the multipliers' bounds and the non-finite check take a few passes over each
-// multiplier instead of a dozen tensor operations. The iterates are bit for bit those of the
-// general path (optimizer step, Multiplier::project, check_multipliers): every value is computed
-// by the same IEEE operations in the same order (this file is compiled with -ffp-contract=off,
-// so no multiply-add is fused), and the final `p += -lr * update` is LibTorch's own add_.
-// tests/fused_dual_test.cpp runs both paths side by side.
+// torch::optim::SGD, a feasible::optim::NuPI or a feasible::optim::AugmentedDual (the default
+// optimizer's, whose own step is already one pass per multiplier) over dense CPU multipliers,
+// its update, the projection onto the multipliers' bounds and the non-finite check take a few
+// passes over each multiplier instead of a dozen tensor operations. The iterates are bit for bit
+// those of the general path (optimizer step, Multiplier::project, check_multipliers): every value
+// is computed by the same IEEE operations in the same order (this file is compiled with
+// -ffp-contract=off, so no multiply-add is fused), and the final `p += -lr * update` is LibTorch's
+// own add_. tests/fused_dual_test.cpp runs both paths side by side.
 #include <cmath>
 #include <typeinfo>
 
+#include "feasible/optim/augmented_dual.h"
 #include "feasible/optim/nupi.h"
 #include "src/step_engine.h"
 
@@ -147,14 +149,15 @@ void nupi_update(NuPI& dual, std::vector<torch::Tensor>& scratch) {
 
 }  // namespace
 
-// Whether the dual step can take a fused path: a plain torch::optim::SGD or feasible::optim::NuPI
-// (exactly these types; their options are checked at each step) over dense multipliers of float
-// or double on the CPU.
+// Whether the dual step can take a fused path: a plain torch::optim::SGD, feasible::optim::NuPI
+// or feasible::optim::AugmentedDual (exactly these types; SGD's and NuPI's options are checked at
+// each step) over dense multipliers of float or double on the CPU.
 StepEngine::FusedDual StepEngine::fusable_dual() const {
   if (!dual_) return FusedDual::kNone;
   FusedDual kind = FusedDual::kNone;
   if (typeid(*dual_) == typeid(torch::optim::SGD)) kind = FusedDual::kSGD;
   if (typeid(*dual_) == typeid(NuPI)) kind = FusedDual::kNuPI;
+  if (typeid(*dual_) == typeid(optim::AugmentedDual)) kind = FusedDual::kAugmented;
   if (kind == FusedDual::kNone) return kind;
   for (const auto& m : multipliers_) {
     if (typeid(*m) != typeid(DenseMultiplier)) return FusedDual::kNone;
@@ -184,6 +187,8 @@ bool StepEngine::fused_dual_step(Evaluation& eval, const Constraint*& bad) {
   if (fused_ == FusedDual::kSGD) {
     if (!sgd_is_plain(*dual_)) return false;
     sgd_update(*dual_);
+  } else if (fused_ == FusedDual::kAugmented) {
+    run_dual_optimizer();  // one pass per multiplier of its own (it clamps to the same bounds)
   } else {
     auto& nupi = static_cast<NuPI&>(*dual_);
     if (!nupi_fusable(nupi)) return false;

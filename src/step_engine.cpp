@@ -137,15 +137,19 @@ void StepEngine::update_penalties(Evaluation& eval, StepResult& result) {
   }
 }
 
-void StepEngine::dual_step() {
-  if (!dual_) return;
-  for (const auto& m : multipliers_) m->before_dual_step();
+void StepEngine::run_dual_optimizer() {
   try {
     dual_->step();
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "ConstrainedOptimizer::step: the dual optimizer (", dual_holders(),
                 ") failed: ", e.msg());
   }
+}
+
+void StepEngine::dual_step() {
+  if (!dual_) return;
+  for (const auto& m : multipliers_) m->before_dual_step();
+  run_dual_optimizer();
   for (const auto& m : multipliers_) {
     m->project();
     m->after_dual_step();

@@ -207,7 +207,7 @@ class StepEngine {
   void synchronize_gradients();
   void check_duals_held(const std::vector<torch::Tensor>& duals);
   /// Which fused dual step applies (src/fused_dual_step.cpp).
-  enum class FusedDual { kNone, kSGD, kNuPI };
+  enum class FusedDual { kNone, kSGD, kNuPI, kAugmented };
   FusedDual fusable_dual() const;
   void validate_item(Evaluation::Item& item, bool grad_expected);
   bool check_evaluation(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
@@ -216,6 +216,8 @@ class StepEngine {
   torch::Tensor primal_lagrangian(Evaluation& eval);
   void copy_live_multipliers(Evaluation& eval);
   bool fused_dual_step(Evaluation& eval, const Constraint*& bad);
+  /// The dual optimizer's step(), its errors prefixed with the engine's message.
+  void run_dual_optimizer();
   bool multiplier_not_finite(const Constraint& c, StepResult& result, Stage stage, After after,
                              Taken taken);
   void warn_unobserved(const Evaluation& eval, Stage stage);
@@ -230,8 +232,9 @@ class StepEngine {
   bool warned_unvalidated_ = false;    // the same for dual_step's closure
   DivergenceMonitor divergence_;       // finite divergence (src/divergence.h)
   void watch_divergence(const Evaluation& eval, StepResult& result);
-  // The dual optimizer is a torch::optim::SGD or an optim::NuPI over dense CPU multipliers only:
-  // its update, the projection and the finite check are fused (fused_dual_step).
+  // The dual optimizer is a torch::optim::SGD, an optim::NuPI or an optim::AugmentedDual over
+  // dense CPU multipliers only: its update, the projection and the finite check are fused
+  // (fused_dual_step).
   FusedDual fused_ = FusedDual::kNone;
   std::vector<torch::Tensor> fused_scratch_;  // NuPI's update buffers, reused across steps
   std::vector<std::vector<torch::Tensor>> multiplier_parameters_;  // by constraint index

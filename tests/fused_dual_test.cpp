@@ -1,16 +1,18 @@
 // The fused dual steps (src/fused_dual_step.cpp) against the general path, bit for bit. The
-// fused path takes exactly torch::optim::SGD and feasible::optim::NuPI; subclasses that add
-// nothing (GeneralSGD, GeneralNuPI) run the same optimizer through the general path (the
-// optimizer's own step(), Multiplier::project, the multiplier check). Two optimizers, one per
+// fused path takes exactly torch::optim::SGD, feasible::optim::NuPI and
+// feasible::optim::AugmentedDual; subclasses that add nothing (GeneralSGD, GeneralNuPI,
+// GeneralAugmentedDual) run the same optimizer through the general path (the optimizer's own
+// step(), Multiplier::project, the multiplier check). Two optimizers, one per
 // path, train the same problem from the same start for 50 steps: four dense constraints (an
 // inequality with a bound on its multiplier, an equality, a 0-d inequality, and an occasional
 // inequality observed every third step, so that NuPI meets parameters without a gradient and
 // entries first seen late), two parameter groups with different settings, float32 and float64,
-// plain SGD and nuPI in three settings (the SGD special case, a PI controller with memory, zero
-// initial memory). After every step the primal point, the multipliers, the nuPI states and the
-// step results must be equal, exactly. Also: the fused path really runs (it makes no clamp
-// call), and a multiplier that overflows in the dual step is skipped and rolled back
-// (kSkipStep), or thrown with the same state left (kThrow), alike on both paths.
+// plain SGD, nuPI in three settings (the SGD special case, a PI controller with memory, zero
+// initial memory) and the default optimizer's AugmentedDual (windup guard on, per-entry shares).
+// After every step the primal point, the multipliers, the nuPI states and the step results must be
+// equal, exactly. Also: the fused path really runs (it makes no clamp call), and a multiplier that
+// overflows in the dual step is skipped and rolled back (kSkipStep), or thrown with the same state
+// left (kThrow), alike on both paths.
 #include <ATen/record_function.h>
 #include <feasible/feasible.h>
 #include <gtest/gtest.h>
@@ -29,6 +31,8 @@ using feasible::ConstraintKind;
 using feasible::ConstraintOptions;
 using feasible::ConstraintState;
 using feasible::NonFinitePolicy;
+using feasible::optim::AugmentedDual;
+using feasible::optim::AugmentedDualOptions;
 using feasible::optim::NuPI;
 using feasible::optim::NuPIInit;
 using feasible::optim::NuPIOptions;
@@ -43,8 +47,12 @@ class GeneralNuPI : public NuPI {
  public:
   using NuPI::NuPI;
 };
+class GeneralAugmentedDual : public AugmentedDual {
+ public:
+  using AugmentedDual::AugmentedDual;
+};
 
-enum class Dual { kSGD, kNuPIPlain, kNuPIMemory, kNuPIZero };
+enum class Dual { kSGD, kNuPIPlain, kNuPIMemory, kNuPIZero, kAugmented };
 
 struct Case {
   Dual dual;
@@ -52,7 +60,7 @@ struct Case {
 };
 
 std::string name_of(const Case& c) {
-  const char* dual[] = {"SGD", "NuPIAsSGD", "NuPIWithMemory", "NuPIZeroStart"};
+  const char* dual[] = {"SGD", "NuPIAsSGD", "NuPIWithMemory", "NuPIZeroStart", "AugmentedDual"};
   return std::string(dual[static_cast<int>(c.dual)]) +
          (c.dtype == torch::kFloat ? "Float32" : "Float64");
 }
@@ -105,8 +113,30 @@ struct Training {
         feasible::ConstrainedOptimizerOptions().non_finite(policy));
   }
 
+  // One group; penalties per constraint (eq's 1.5 > 1, so that its largest finite strict
+  // violation overflows the multiplier), per-entry shares for eq, the multipliers' own bounds.
+  std::shared_ptr<torch::optim::Optimizer> make_augmented(bool general) {
+    const auto options = AugmentedDualOptions(0.25).windup_guard(0.6);
+    const auto params = problem.dual_parameters();
+    std::shared_ptr<AugmentedDual> dual =
+        general ? std::make_shared<GeneralAugmentedDual>(params, options)
+                : std::make_shared<AugmentedDual>(params, options);
+    const auto f64 = torch::dtype(torch::kFloat64);
+    const std::vector<torch::Tensor> penalties = {torch::tensor({0.5, 0.3, 0.9}, f64),
+                                                  torch::tensor({1.5, 0.7}, f64),
+                                                  torch::tensor(0.4, f64), torch::tensor(0.8, f64)};
+    const feasible::Constraint* constraints[] = {&ineq, &eq, &scalar, &rare};
+    for (size_t i = 0; i < 4; ++i) {
+      const auto range = constraints[i]->multiplier()->bounds();
+      const torch::Tensor share = i == 1 ? torch::tensor({0.3, 0.6}, f64) : torch::Tensor();
+      dual->set_penalty(params[i], penalties[i], range.first, range.second, share);
+    }
+    return dual;
+  }
+
   // Two groups: the multipliers of ineq and eq, and those of scalar and rare.
   std::shared_ptr<torch::optim::Optimizer> make_dual(Dual kind, bool general) {
+    if (kind == Dual::kAugmented) return make_augmented(general);
     std::vector<torch::Tensor> first = ineq.multiplier()->parameters();
     first.push_back(eq.multiplier()->parameters()[0]);
     std::vector<torch::Tensor> second = scalar.multiplier()->parameters();
@@ -173,6 +203,21 @@ void expect_same_state(Training& fused, Training& general) {
   for (const auto& c : fused.problem.constraints()) {
     expect_same(fused.problem.multiplier_values(c.name()),
                 general.problem.multiplier_values(c.name()), "multiplier of " + c.name());
+  }
+  const auto* af = dynamic_cast<const AugmentedDual*>(fused.dual.get());
+  const auto* ag = dynamic_cast<const AugmentedDual*>(general.dual.get());
+  if (af != nullptr) {
+    const auto pf = fused.problem.dual_parameters();
+    const auto pg = general.problem.dual_parameters();
+    for (size_t i = 0; i < pf.size(); ++i) {
+      const auto* sf = af->state_of(pf[i]);
+      const auto* sg = ag->state_of(pg[i]);
+      ASSERT_TRUE(sf != nullptr && sg != nullptr) << "state of dual parameter " << i;
+      expect_same(sf->base(), sg->base(), "base multiplier " + std::to_string(i));
+      expect_same(sf->previous(), sg->previous(), "last violation " + std::to_string(i));
+      EXPECT_EQ(sf->step(), sg->step()) << "step count of dual parameter " << i;
+    }
+    return;
   }
   const auto* nf = dynamic_cast<const NuPI*>(fused.dual.get());
   const auto* ng = dynamic_cast<const NuPI*>(general.dual.get());
@@ -321,7 +366,8 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(Case{Dual::kSGD, torch::kFloat}, Case{Dual::kSGD, torch::kDouble},
                     Case{Dual::kNuPIPlain, torch::kFloat}, Case{Dual::kNuPIPlain, torch::kDouble},
                     Case{Dual::kNuPIMemory, torch::kFloat}, Case{Dual::kNuPIMemory, torch::kDouble},
-                    Case{Dual::kNuPIZero, torch::kFloat}, Case{Dual::kNuPIZero, torch::kDouble}),
+                    Case{Dual::kNuPIZero, torch::kFloat}, Case{Dual::kNuPIZero, torch::kDouble},
+                    Case{Dual::kAugmented, torch::kFloat}, Case{Dual::kAugmented, torch::kDouble}),
     test_name);
 
 }  // namespace
