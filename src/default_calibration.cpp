@@ -103,6 +103,7 @@ bool PrimalMetric::prepare(const torch::Tensor& loss) {
     grads = torch::autograd::grad({loss}, tensors_, {}, /*retain_graph=*/true,
                                   /*create_graph=*/false, /*allow_unused=*/true);
   }
+  loss_grads_ = grads;
   for (size_t k = 0; k < params_.size(); ++k) {
     const PrimalParameter& p = params_[k];
     const double lr = p.options().get_lr();
@@ -143,6 +144,15 @@ double PrimalMetric::squared_norm(const std::vector<torch::Tensor>& grads) const
   return total;
 }
 
+double PrimalMetric::loss_norm_on(const std::vector<torch::Tensor>& grads) const {
+  double total = 0;
+  for (size_t k = 0; k < params_.size() && k < loss_grads_.size(); ++k) {
+    if (!grads[k].defined() || !loss_grads_[k].defined()) continue;
+    total += weight_[k] * (loss_grads_[k].square() * (grads[k] != 0)).sum().item<double>();
+  }
+  return total;
+}
+
 bool CalibrationSchedule::due(int64_t t) {
   if (t < next_) {  // resumed from a checkpoint at an earlier iteration: start the sequence over
     next_ = 0;
@@ -178,6 +188,7 @@ struct Setting {
   std::pair<double, double> range;
   int64_t constraint = 0;
   size_t first = 0, count = 0;
+  double balance = 0;  // the largest entry's ||grad f||_P / ||grad g||_P on g's coordinates
 };
 
 // The penalties c = fraction / ||grad g||_P^2 of every observed constraint, and the directions
@@ -202,7 +213,9 @@ std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetri
       std::vector<double> c_per_entry(v.numel());
       for (int64_t j = 0; j < v.numel(); ++j) {
         auto g = gradient(v[j], metric);
-        c_per_entry[j] = penalty_for(fraction, metric.squared_norm(g));
+        const double q = metric.squared_norm(g);
+        c_per_entry[j] = penalty_for(fraction, q);
+        if (q > 0) s.balance = std::max(s.balance, std::sqrt(metric.loss_norm_on(g) / q));
         normals.push_back({std::move(g), c_per_entry[j]});
       }
       s.penalty = torch::tensor(c_per_entry, torch::kFloat64);
@@ -261,11 +274,21 @@ double measure_curvature(const Evaluation& eval, const PrimalMetric& metric,
   return factor;
 }
 
+// The multipliers' interval: their own bounds, within +-cap * balance when the cap applies (an
+// adaptive metric and a measured balance).
+std::pair<double, double> capped_range(const Setting& s, const PrimalMetric& metric, double cap) {
+  auto range = s.range;
+  if (metric.exact() || !(cap > 0) || !(s.balance > 0) || !std::isfinite(s.balance)) return range;
+  range.first = std::max(range.first, -cap * s.balance);
+  range.second = std::min(range.second, cap * s.balance);
+  return range;
+}
+
 }  // namespace
 
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
-                         double fraction, uint64_t seed, CurvatureOptions* curvature,
-                         bool measure) {
+                         double fraction, uint64_t seed, CurvatureOptions* curvature, bool measure,
+                         double balance_cap) {
   if (metric.parameters().empty() || !metric.prepare(eval.state.loss)) return false;
   std::vector<PenaltyNormal> normals;
   const std::vector<Setting> settings = measure_penalties(eval, metric, fraction, seed, normals);
@@ -283,7 +306,8 @@ bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::Au
       factor = st->factor();
       shares[k] = st->share();
     }
-    dual.set_penalty(s.param, s.penalty * factor, s.range.first, s.range.second, shares[k], factor);
+    const auto range = capped_range(s, metric, balance_cap);
+    dual.set_penalty(s.param, s.penalty * factor, range.first, range.second, shares[k], factor);
   }
   return true;
 }

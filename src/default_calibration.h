@@ -51,12 +51,17 @@ class PrimalMetric {
   const std::vector<double>& weights() const { return weight_; }
   /// Whether every primal optimizer is SGD, whose P is exact.
   bool exact() const;
+  /// sum_k P_k sum_i (grad f)_ki^2 [grads_ki != 0]: the squared P-norm of the loss gradient of
+  /// the last prepare() on the coordinates that `grads` reaches (0 when prepare() took no loss
+  /// gradient, i.e. with SGD only).
+  double loss_norm_on(const std::vector<torch::Tensor>& grads) const;
 
  private:
   c10::optional<double> second_moment_rms(torch::optim::Optimizer* optimizer) const;
   std::vector<PrimalParameter> params_;
   std::vector<torch::Tensor> tensors_;
-  std::vector<double> weight_;  // P per parameter
+  std::vector<double> weight_;             // P per parameter
+  std::vector<torch::Tensor> loss_grads_;  // of the last prepare() (adaptive optimizers only)
 };
 
 /// The largest momentum among the primal optimizers' groups (SGD: momentum; Adam, AdamW:
@@ -114,11 +119,13 @@ struct CurvatureOptions {
 /// `seed` drives the random signs of the shared-penalty estimate. With `curvature` and an exact
 /// metric (SGD), the penalties are scaled by the stability factor theta and each entry's base
 /// share set for critical damping of the local loop (docs/defaults.md): measured when `measure`,
-/// else the factor and shares kept in the dual's state (checkpointed) are reused. Returns false
-/// when P is not known yet (nothing set).
+/// else the factor and shares kept in the dual's state (checkpointed) are reused. With an
+/// adaptive metric and `balance_cap` > 0, the multipliers of a dense constraint of up to 32
+/// entries get the interval [-cap, cap] (intersected with their own bounds), cap =
+/// balance_cap * the largest entry's ||grad f||_P / ||grad g||_P on g's coordinates. Returns
+/// false when P is not known yet (nothing set).
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
                          double fraction, uint64_t seed, CurvatureOptions* curvature = nullptr,
-                         bool measure = false);
-
+                         bool measure = false, double balance_cap = 0);
 }  // namespace detail
 }  // namespace feasible

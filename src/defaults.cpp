@@ -41,19 +41,31 @@ struct DefaultOptimizer::Calibration {
 
 namespace {
 
-// Every rank's penalties become rank 0's (the calibration read each rank's own batch). The list
-// has the same length on every rank: make_dual() gives every multiplier a state with a (zero)
-// penalty at construction, and shares are set only at the measuring calibrations of an SGD
-// primal, which the step alone decides (the schedule), never the rank's data.
+// Every rank's penalties (and the multipliers' intervals, which the saturation cap sets from the
+// batch) become rank 0's (the calibration read each rank's own batch). The list has the same
+// length on every rank: make_dual() gives every multiplier a state with a (zero) penalty at
+// construction, and shares are set only at the measuring calibrations of an SGD primal, which
+// the step alone decides (the schedule), never the rank's data.
 void share_penalties(Synchronizer& sync, const Problem& problem, optim::AugmentedDual& dual) {
   std::vector<torch::Tensor> penalties;
+  std::vector<torch::Tensor> params;
   for (const auto& p : problem.dual_parameters()) {
     const auto* state = dual.state_of(p);
     if (state == nullptr) continue;
+    params.push_back(p);
     if (state->penalty().defined()) penalties.push_back(state->penalty());
     if (state->share().defined()) penalties.push_back(state->share());
+    penalties.push_back(torch::tensor({state->lower(), state->upper()}, torch::kFloat64));
   }
   sync.share_from_root(penalties);
+  size_t k = 0;
+  for (const auto& p : params) {
+    const auto* state = dual.state_of(p);
+    k += static_cast<size_t>(state->penalty().defined()) + state->share().defined();
+    const torch::Tensor& range = penalties[k++];
+    dual.set_penalty(p, state->penalty(), range[0].item<double>(), range[1].item<double>(),
+                     torch::Tensor(), state->factor());
+  }
 }
 
 // Checks that every constraint is one the default handles; the dual optimizer over the
@@ -115,7 +127,7 @@ StepResult DefaultOptimizer::step(const Closure& closure) {
     if (cal.dual && cal.schedule.due(e.iteration_)) {
       if (detail::calibrate_penalties(eval, cal.metric, *cal.dual, kPenaltyFraction,
                                       static_cast<uint64_t>(e.iteration_), &cal.curvature,
-                                      cal.schedule.measures())) {
+                                      cal.schedule.measures(), kBalanceCap)) {
         ++cal.count;
       }
       // Data-parallel: each rank calibrated on its own batch; all use rank 0's penalties.

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -296,6 +297,61 @@ TEST(Default, StaysStableWhereTheStepIsNearItsLimit) {
   EXPECT_NEAR(st->share().item<double>(), 4.889962642961606, 1e-8);
   for (int t = 1; t < 200; ++t) opt->step(closure);
   EXPECT_TRUE(torch::allclose(x.detach(), dvec({0.5, -0.5, 0.5}), 0, 1e-8)) << x;
+}
+
+// The saturation cap: with Adam the multiplier of x0 <= 1 is held within kBalanceCap = 2 times
+// the balance multiplier |df/dx0| / |dg/dx0| (P is one number for the one tensor x, so it
+// cancels; the loss gradient counts only on x0, the coordinate g reaches): f = -2 x0 + (x1 - 1)^2
+// gives df/dx0 = -2 everywhere, so the interval is [0, 4] at every calibration, and the KKT
+// multiplier lambda* = 2 lies inside it. With SGD there is no cap.
+TEST(Default, HoldsAnAdamMultiplierWithinTwiceTheBalanceMultiplier) {
+  for (const bool adam : {true, false}) {
+    SCOPED_TRACE(adam ? "Adam" : "SGD");
+    torch::Tensor x = dvec({0.0, 0.0}).requires_grad_(true);
+    Problem problem;
+    Constraint c = problem.add_constraint("c", f64(ConstraintKind::kInequality));
+    std::shared_ptr<torch::optim::Optimizer> primal;
+    if (adam) {
+      primal = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{x},
+                                                    torch::optim::AdamOptions(0.05));
+    } else {
+      primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                   torch::optim::SGDOptions(0.05));
+    }
+    auto opt = feasible::make_default_optimizer(problem, primal);
+    const auto closure = [&] {
+      ProblemState state(-2 * x[0] + (x[1] - 1).square());
+      state.observe(c, ConstraintState((x[0] - 1).reshape({1})));
+      return state;
+    };
+    const auto& dual = static_cast<const feasible::optim::AugmentedDual&>(*opt->dual_optimizer());
+    const auto* st = [&] {
+      opt->step(closure);
+      return dual.state_of(c.multiplier()->parameters()[0]);
+    }();
+    const auto expect_cap = [&](double upper) {
+      if (adam) {
+        EXPECT_NEAR(upper, 4.0, 1e-12);
+      } else {
+        EXPECT_EQ(upper, std::numeric_limits<double>::infinity());
+      }
+    };
+    EXPECT_EQ(st->lower(), 0.0);
+    expect_cap(st->upper());
+    double largest = 0;
+    for (int t = 1; t < 400; ++t) {
+      opt->step(closure);
+      largest = std::max(largest, problem.multiplier_values("c").item<double>());
+      expect_cap(dual.state_of(c.multiplier()->parameters()[0])->upper());
+    }
+    if (adam) {
+      EXPECT_LE(largest, 4.0);
+    }
+    // Both reach the constrained optimum x = (1, 1); Adam's fixed step keeps it moving by up to
+    // about its step size 0.05, hence the tolerance.
+    EXPECT_NEAR(x[0].item<double>(), 1.0, adam ? 0.05 : 1e-6);
+    EXPECT_NEAR(x[1].item<double>(), 1.0, adam ? 0.05 : 1e-6);
+  }
 }
 
 // A checkpoint in the middle of a run, loaded into a fresh optimizer, continues the same run.

@@ -44,6 +44,12 @@ struct DefaultOptions {
 /// more than 32 entries, take one penalty for all entries, from the gradient of a random-sign
 /// sum of the observed entries (which also weighs the entries' primal terms like a mean).
 ///
+/// With an adaptive primal optimizer (Adam, AdamW, RMSprop, Adagrad), each entry's multiplier
+/// of a dense constraint of up to 32 entries is held within kBalanceCap times its balance
+/// multiplier ||grad f||_P / ||grad g||_P (the loss gradient taken on the coordinates that g
+/// reaches): past it the constraint's force dominates the loss's, the optimizer's normalised
+/// step no longer grows with the multiplier, and what the multiplier gains is windup.
+///
 /// Supported: constraints with the default options' formulation (Lagrangian) and a dense or
 /// indexed multiplier; primal optimizers torch::optim::SGD, Adam, AdamW, RMSprop, Adagrad.
 /// The constructor names the first constraint or optimizer outside this.
@@ -67,6 +73,12 @@ class DefaultOptimizer : public ConstrainedOptimizer {
   /// (optim::AugmentedDualOptions::windup_guard).
   static constexpr double kPenaltyFraction = 0.4;
   static constexpr double kBaseShare = 0.25;
+  /// With adaptive primal optimizers: the multipliers of a small dense constraint stay within
+  /// this multiple of the largest entry's balance multiplier ||grad f||_P / ||grad g||_P
+  /// (measured at each calibration; docs/defaults.md, "The saturation cap"). At a KKT point of
+  /// one active constraint grad f = -lambda* grad g, so lambda* is the balance multiplier
+  /// itself; the factor 2 leaves room for coupled constraints and minibatch noise.
+  static constexpr double kBalanceCap = 2.0;
 
  private:
   struct Calibration;
