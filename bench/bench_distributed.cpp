@@ -22,7 +22,8 @@
 // Printed per mode: the median over blocks of the step time, the time spent in the exchange's
 // calls (begin + finish; in overlap mode the finish is the wait for the all-gather), the
 // gradients' all-reduce, and the median over rounds of the paired difference to "off" in the
-// same round (the overhead the exchange adds to a step), in ms and in % of the "off" median.
+// same round (the overhead the exchange adds to a step), in ms and in % of the "off" median,
+// with the interquartile range of those paired differences.
 //
 // Flags: --blocks N (30), --block-steps N (10), --warmup N (10), --examples N (10000),
 //        --threads N (1 per rank), --max-world N (2), --data DIR
@@ -263,11 +264,14 @@ void print(int world, const Measured& m) {
     std::vector<double> paired;
     for (size_t b = 0; b < m.step[k].size(); ++b) paired.push_back(m.step[k][b] - m.step[kOff][b]);
     const double over = median_of(paired);
-    std::printf("%-6d %-9s %10.0f %9.2f %12.3f %9.3f %10.2f %10.3f %8.2f%% %13.0f %12.0f\n", world,
-                kModeNames[k], 256.0 / median_of(m.step[k]), 1e3 * median_of(m.step[k]),
-                1e3 * mean_of(m.exchange[k]), 1e3 * mean_of(m.wait[k]),
-                1e3 * mean_of(m.gradient[k]), 1e3 * over, 100.0 * over / off,
-                k == kOverlap ? m.constraint_bytes : 0.0, m.gradient_bytes);
+    const double q1 = feasible_bench::quantile_of(paired, 0.25);
+    const double q3 = feasible_bench::quantile_of(paired, 0.75);
+    std::printf(
+        "%-6d %-9s %10.0f %9.2f %12.3f %9.3f %10.2f %10.3f %8.2f%% %7.3f..%-7.3f %13.0f %12.0f\n",
+        world, kModeNames[k], 256.0 / median_of(m.step[k]), 1e3 * median_of(m.step[k]),
+        1e3 * mean_of(m.exchange[k]), 1e3 * mean_of(m.wait[k]), 1e3 * mean_of(m.gradient[k]),
+        1e3 * over, 100.0 * over / off, 1e3 * q1, 1e3 * q3,
+        k == kOverlap ? m.constraint_bytes : 0.0, m.gradient_bytes);
   }
 }
 
@@ -300,9 +304,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--blocks and --block-steps must be >= 1\n");
     return 2;
   }
-  std::printf("%-6s %-9s %10s %9s %12s %9s %10s %10s %9s %13s %12s\n", "ranks", "mode", "samples/s",
-              "step ms", "exchange ms", "wait ms", "grad ms", "+step ms", "+step %", "constraint B",
-              "gradient B");
+  std::printf("%-6s %-9s %10s %9s %12s %9s %10s %10s %9s %16s %13s %12s\n", "ranks", "mode",
+              "samples/s", "step ms", "exchange ms", "wait ms", "grad ms", "+step ms", "+step %",
+              "+step IQR ms", "constraint B", "gradient B");
   for (int world = 1; world <= cfg.max_world; ++world) {
     Measured m;
     if (!measure(cfg, world, m)) {
