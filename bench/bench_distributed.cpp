@@ -18,21 +18,24 @@
 //   off       no constraint exchange (bench only: the multipliers are then not synchronised;
 //             the gradients keep the weight n_r / sum n_r of the warm-up's exchanges).
 // After --warmup steps (overlap), --blocks rounds each run one block of --block-steps steps in
-// every mode, the order of the modes rotating from round to round; rank 0 times each block.
+// every mode, the order of the modes rotating from round to round; rank 0 times each block (no
+// barrier between blocks: every rank switches mode at the same step).
 // Printed per mode: the median over blocks of the step time, the time spent in the exchange's
 // calls (begin + finish; in overlap mode the finish is the wait for the all-gather), the
 // gradients' all-reduce, and the median over rounds of the paired difference to "off" in the
 // same round (the overhead the exchange adds to a step), in ms and in % of the "off" median,
-// with the interquartile range of those paired differences.
+// with the interquartile range of those paired differences; and the difference of the mean step
+// times to "off" (which the long tail of preempted steps weighs more than the median does).
 //
 // Flags: --blocks N (30), --block-steps N (10), --warmup N (10), --examples N (10000),
-//        --threads N (1 per rank), --max-world N (2), --data DIR
+//        --threads N (1 per rank), --min-world N (1), --max-world N (2), --data DIR
 //        (/usr/share/datasets/fashion-mnist).
 #include <feasible/distributed.h>
 #include <feasible/feasible.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -50,7 +53,7 @@ namespace data = feasible::data;
 using feasible::distributed::DataParallel;
 
 struct Config {
-  int blocks = 30, block_steps = 10, warmup = 10, threads = 1, max_world = 2;
+  int blocks = 30, block_steps = 10, warmup = 10, threads = 1, min_world = 1, max_world = 2;
   int64_t examples = 10000;
   std::string dir = data::kFashionMnistDir;
 };
@@ -160,6 +163,7 @@ Measured run_rank(const Config& cfg, int rank, int world, const std::string& sto
     });
   };
   for (int s = 0; s < cfg.warmup; ++s) one_step();
+  dp->barrier();
   Measured m;
   const double n = cfg.block_steps;
   for (int round = 0; round < cfg.blocks; ++round) {
@@ -169,7 +173,8 @@ Measured run_rank(const Config& cfg, int rank, int world, const std::string& sto
       timed->exchange_s = timed->wait_s = timed->gradient_s = 0;
       const double bytes0 = static_cast<double>(dp->traffic().constraint_bytes);
       const double grad0 = static_cast<double>(dp->traffic().gradient_bytes);
-      dp->barrier();
+      // No barrier: the ranks meet at every step's collectives, and a barrier would align them
+      // before each block, hiding the skew that the first collective of a step absorbs.
       const auto t0 = Clock::now();
       for (int s = 0; s < cfg.block_steps; ++s) one_step();
       m.step[mode].push_back(since(t0) / n);
@@ -266,12 +271,15 @@ void print(int world, const Measured& m) {
     const double over = median_of(paired);
     const double q1 = feasible_bench::quantile_of(paired, 0.25);
     const double q3 = feasible_bench::quantile_of(paired, 0.75);
+    const double mean_over = mean_of(m.step[k]) - mean_of(m.step[kOff]);
     std::printf(
-        "%-6d %-9s %10.0f %9.2f %12.3f %9.3f %10.2f %10.3f %8.2f%% %7.3f..%-7.3f %13.0f %12.0f\n",
+        "%-6d %-9s %10.0f %9.2f %12.3f %9.3f %9.2f %9.3f %7.2f%% %7.3f..%-7.3f %9.3f %7.2f%% %8.0f "
+        "%10.0f\n",
         world, kModeNames[k], 256.0 / median_of(m.step[k]), 1e3 * median_of(m.step[k]),
         1e3 * mean_of(m.exchange[k]), 1e3 * mean_of(m.wait[k]), 1e3 * mean_of(m.gradient[k]),
-        1e3 * over, 100.0 * over / off, 1e3 * q1, 1e3 * q3,
-        k == kOverlap ? m.constraint_bytes : 0.0, m.gradient_bytes);
+        1e3 * over, 100.0 * over / off, 1e3 * q1, 1e3 * q3, 1e3 * mean_over,
+        100.0 * mean_over / mean_of(m.step[kOff]), k == kOverlap ? m.constraint_bytes : 0.0,
+        m.gradient_bytes);
   }
 }
 
@@ -291,6 +299,8 @@ int main(int argc, char** argv) {
       cfg.examples = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--threads")
       cfg.threads = feasible_bench::int_flag(i, argc, argv);
+    else if (a == "--min-world")
+      cfg.min_world = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--max-world")
       cfg.max_world = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--data" && i + 1 < argc)
@@ -304,10 +314,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--blocks and --block-steps must be >= 1\n");
     return 2;
   }
-  std::printf("%-6s %-9s %10s %9s %12s %9s %10s %10s %9s %16s %13s %12s\n", "ranks", "mode",
+  std::printf("%-6s %-9s %10s %9s %12s %9s %9s %9s %8s %16s %9s %8s %8s %10s\n", "ranks", "mode",
               "samples/s", "step ms", "exchange ms", "wait ms", "grad ms", "+step ms", "+step %",
-              "+step IQR ms", "constraint B", "gradient B");
-  for (int world = 1; world <= cfg.max_world; ++world) {
+              "+step IQR ms", "+mean ms", "+mean %", "cons. B", "grad. B");
+  for (int world = std::max(1, cfg.min_world); world <= cfg.max_world; ++world) {
     Measured m;
     if (!measure(cfg, world, m)) {
       std::fprintf(stderr, "the run with %d rank(s) failed\n", world);
