@@ -6,7 +6,11 @@
 //    compares checksums at every evaluation; the test compares the saved multipliers too);
 //  - a rank killed (or hung) mid-run makes the others throw, naming the timeout, within it;
 //  - a checkpoint written by rank 0 at world size 2 resumes at world sizes 1 and 4;
-//  - misuse: options, sample counts, constraints observed on some ranks only, the environment.
+//  - the overlapped exchange: the call order (begin, backward, finish, gradients where the
+//    scheme allows), a NaN on this or another rank (all skip or throw alike, gradients cleared),
+//    the same bits as the blocking exchange;
+//  - misuse: options, sample counts, constraints observed on some ranks only, the environment,
+//    finish_evaluation without begin_evaluation.
 #include "feasible/distributed.h"
 
 #include <gtest/gtest.h>
