@@ -1,22 +1,41 @@
 // Data-parallel training of the sparsity experiment's MLP (docs/distributed.md): samples per
-// second at 1 and 2 ranks, the share of a step spent synchronising the constraint, and the bytes
-// a rank hands to c10d per step for the constraint against the gradients.
+// second at 1 and 2 ranks, what the constraint's exchange adds to a step, and the bytes a rank
+// hands to c10d per step for the constraint against the gradients.
 //
 // The model and step are those of the sparsity experiment's constrained run (bench_sparsity.cpp,
 // apps/feasible/sparsity_problem.cpp): the L0-gated MLP 784-300-100-10, Adam (weights 1e-3,
 // gates 1e-2), SimultaneousOptimizer with nuPI (lr 3e-4, Kp 5e4) on "expected density <= 0.5";
 // a global batch of 256 split evenly over the ranks (each rank's shard of the first --examples
 // Fashion-MNIST training examples). Each world size runs in its own processes, forked here, with
-// a c10d::FileStore rendezvous and Gloo on loopback. Rank 0 times --steps steps after --warmup
-// steps; a Synchronizer wrapped around the DataParallel times its two calls.
+// a c10d::FileStore rendezvous and Gloo on loopback.
 //
-// Flags: --steps N (60), --warmup N (5), --examples N (10000), --threads N (1 per rank),
-//        --max-world N (2), --data DIR (/usr/share/datasets/fashion-mnist).
+// The constraint's exchange runs in one of three modes, switched together on every rank by a
+// Synchronizer wrapped around the DataParallel:
+//   overlap   as built: begin_evaluation starts the all-gather, the backward pass runs,
+//             finish_evaluation waits for it;
+//   blocking  the whole exchange at begin_evaluation (the Synchronizer's default), i.e. its
+//             round trip before the backward pass, as before the overlap;
+//   off       no constraint exchange (bench only: the multipliers are then not synchronised;
+//             the gradients keep the weight n_r / sum n_r of the warm-up's exchanges).
+// After --warmup steps (overlap), --blocks rounds each run one block of --block-steps steps in
+// every mode, the order of the modes rotating from round to round; rank 0 times each block (no
+// barrier between blocks: every rank switches mode at the same step).
+// Printed per mode: the median over blocks of the step time, the time spent in the exchange's
+// calls (begin + finish; in overlap mode the finish is the wait for the all-gather), the
+// gradients' all-reduce, and the median over rounds of the paired difference to "off" in the
+// same round (the overhead the exchange adds to a step), in ms and in % of the "off" median,
+// with the interquartile range of those paired differences; and the difference of the mean step
+// times to "off" (which the long tail of preempted steps weighs more than the median does).
+//
+// Flags: --blocks N (30), --block-steps N (10), --warmup N (10), --examples N (10000),
+//        --threads N (1 per rank), --min-world N (1), --max-world N (2), --data DIR
+//        (/usr/share/datasets/fashion-mnist).
 #include <feasible/distributed.h>
 #include <feasible/feasible.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -34,7 +53,7 @@ namespace data = feasible::data;
 using feasible::distributed::DataParallel;
 
 struct Config {
-  int steps = 60, warmup = 5, threads = 1, max_world = 2;
+  int blocks = 30, block_steps = 10, warmup = 10, threads = 1, min_world = 1, max_world = 2;
   int64_t examples = 10000;
   std::string dir = data::kFashionMnistDir;
 };
@@ -43,16 +62,36 @@ double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// Times the two calls of the step engine, forwarding them to the DataParallel.
+enum Mode { kOverlap = 0, kBlocking = 1, kOff = 2, kModes = 3 };
+const char* const kModeNames[kModes] = {"overlap", "blocking", "off"};
+
+// Forwards to the DataParallel in the current mode, timing the exchange and the gradients.
 class TimedSync : public feasible::Synchronizer {
  public:
   explicit TimedSync(std::shared_ptr<DataParallel> dp) : dp_(std::move(dp)) {}
   int rank() const override { return dp_->rank(); }
   int world_size() const override { return dp_->world_size(); }
   void synchronize_evaluation(feasible::SyncedEvaluation& e) override {
+    begin_evaluation(e);
+    finish_evaluation(e);
+  }
+  void begin_evaluation(feasible::SyncedEvaluation& e) override {
     const auto t0 = Clock::now();
-    dp_->synchronize_evaluation(e);
-    evaluation_s += since(t0);
+    if (mode == kOverlap) {
+      dp_->begin_evaluation(e);
+    } else if (mode == kBlocking) {
+      dp_->synchronize_evaluation(e);
+    } else {
+      e.bad_rank = e.first_bad >= 0 ? dp_->rank() : -1;  // this rank's own values
+    }
+    exchange_s += since(t0);
+  }
+  void finish_evaluation(feasible::SyncedEvaluation& e) override {
+    if (mode != kOverlap) return;
+    const auto t0 = Clock::now();
+    dp_->finish_evaluation(e);
+    exchange_s += since(t0);
+    wait_s += since(t0);
   }
   void synchronize_gradients(std::vector<at::Tensor>& p) override {
     const auto t0 = Clock::now();
@@ -60,15 +99,18 @@ class TimedSync : public feasible::Synchronizer {
     gradient_s += since(t0);
   }
   void share_from_root(std::vector<at::Tensor>& t) override { dp_->share_from_root(t); }
-  double evaluation_s = 0, gradient_s = 0;
+  Mode mode = kOverlap;
+  double exchange_s = 0, wait_s = 0, gradient_s = 0;
 
  private:
   std::shared_ptr<DataParallel> dp_;
 };
 
+// Rank 0's measurements: per mode, per round, the block's seconds per step and the seconds per
+// step in the exchange's calls, in the wait of the overlapped exchange, and in the gradients'.
 struct Measured {
-  double step_s = 0, evaluation_s = 0, gradient_s = 0;
-  double constraint_bytes = 0, gradient_bytes = 0;  // per step
+  std::vector<double> step[kModes], exchange[kModes], wait[kModes], gradient[kModes];
+  double constraint_bytes = 0, gradient_bytes = 0;  // per step, overlap mode
 };
 
 Measured run_rank(const Config& cfg, int rank, int world, const std::string& store) {
@@ -106,16 +148,7 @@ Measured run_rank(const Config& cfg, int rank, int world, const std::string& sto
   opt.set_synchronizer(timed);
   data::BatchLoader loader(shard, (256 + world - 1) / world, 1);
   loader.start_epoch();
-  Measured m;
-  Clock::time_point t0;
-  for (int s = 0; s < cfg.warmup + cfg.steps; ++s) {
-    if (s == cfg.warmup) {
-      dp->barrier();
-      t0 = Clock::now();
-      timed->evaluation_s = timed->gradient_s = 0;
-      m.constraint_bytes = static_cast<double>(dp->traffic().constraint_bytes);
-      m.gradient_bytes = static_cast<double>(dp->traffic().gradient_bytes);
-    }
+  auto one_step = [&] {
     auto batch = loader.next();
     if (!batch) {
       loader.start_epoch();
@@ -128,16 +161,60 @@ Measured run_rank(const Config& cfg, int rank, int world, const std::string& sto
       st.observe(density, feasible::ConstraintState(feasible::expected_density(*model) - 0.5));
       return st;
     });
+  };
+  for (int s = 0; s < cfg.warmup; ++s) one_step();
+  dp->barrier();
+  Measured m;
+  const double n = cfg.block_steps;
+  for (int round = 0; round < cfg.blocks; ++round) {
+    for (int k = 0; k < kModes; ++k) {
+      const Mode mode = static_cast<Mode>((round + k) % kModes);
+      timed->mode = mode;
+      timed->exchange_s = timed->wait_s = timed->gradient_s = 0;
+      const double bytes0 = static_cast<double>(dp->traffic().constraint_bytes);
+      const double grad0 = static_cast<double>(dp->traffic().gradient_bytes);
+      // No barrier: the ranks meet at every step's collectives, and a barrier would align them
+      // before each block, hiding the skew that the first collective of a step absorbs.
+      const auto t0 = Clock::now();
+      for (int s = 0; s < cfg.block_steps; ++s) one_step();
+      m.step[mode].push_back(since(t0) / n);
+      m.exchange[mode].push_back(timed->exchange_s / n);
+      m.wait[mode].push_back(timed->wait_s / n);
+      m.gradient[mode].push_back(timed->gradient_s / n);
+      if (mode == kOverlap) {
+        m.constraint_bytes = (static_cast<double>(dp->traffic().constraint_bytes) - bytes0) / n;
+        m.gradient_bytes = (static_cast<double>(dp->traffic().gradient_bytes) - grad0) / n;
+      }
+    }
   }
   dp->barrier();
-  const double n = cfg.steps;
-  m.step_s = since(t0) / n;
-  m.evaluation_s = timed->evaluation_s / n;
-  m.gradient_s = timed->gradient_s / n;
-  m.constraint_bytes =
-      (static_cast<double>(dp->traffic().constraint_bytes) - m.constraint_bytes) / n;
-  m.gradient_bytes = (static_cast<double>(dp->traffic().gradient_bytes) - m.gradient_bytes) / n;
   return m;
+}
+
+void write(std::ostream& out, const Measured& m) {
+  out << m.constraint_bytes << " " << m.gradient_bytes << "\n";
+  for (int k = 0; k < kModes; ++k) {
+    for (const auto* v : {&m.step[k], &m.exchange[k], &m.wait[k], &m.gradient[k]}) {
+      out << v->size();
+      for (double x : *v) out << " " << x;
+      out << "\n";
+    }
+  }
+}
+
+bool read(std::istream& in, Measured& m) {
+  if (!(in >> m.constraint_bytes >> m.gradient_bytes)) return false;
+  for (int k = 0; k < kModes; ++k) {
+    for (auto* v : {&m.step[k], &m.exchange[k], &m.wait[k], &m.gradient[k]}) {
+      size_t count = 0;
+      if (!(in >> count)) return false;
+      v->resize(count);
+      for (double& x : *v) {
+        if (!(in >> x)) return false;
+      }
+    }
+  }
+  return true;
 }
 
 // Forks `world` ranks; returns rank 0's measurements (read back from a file).
@@ -153,8 +230,8 @@ bool measure(const Config& cfg, int world, Measured& out) {
       try {
         const Measured m = run_rank(cfg, r, world, store);
         if (r == 0) {
-          std::ofstream(result) << m.step_s << " " << m.evaluation_s << " " << m.gradient_s << " "
-                                << m.constraint_bytes << " " << m.gradient_bytes;
+          std::ofstream f(result);
+          write(f, m);
         }
         std::_Exit(0);
       } catch (const std::exception& e) {
@@ -171,12 +248,39 @@ bool measure(const Config& cfg, int world, Measured& out) {
     ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
   std::ifstream in(result);
-  ok = ok && static_cast<bool>(in >> out.step_s >> out.evaluation_s >> out.gradient_s >>
-                               out.constraint_bytes >> out.gradient_bytes);
+  ok = ok && read(in, out);
   std::remove(result.c_str());
   std::remove(store.c_str());
   ::rmdir(dir);
   return ok;
+}
+
+double mean_of(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+}
+
+// One line per mode: medians over blocks, means of the timed calls, the paired overhead.
+void print(int world, const Measured& m) {
+  using feasible_bench::median_of;
+  const double off = median_of(m.step[kOff]);
+  for (int k = 0; k < kModes; ++k) {
+    std::vector<double> paired;
+    for (size_t b = 0; b < m.step[k].size(); ++b) paired.push_back(m.step[k][b] - m.step[kOff][b]);
+    const double over = median_of(paired);
+    const double q1 = feasible_bench::quantile_of(paired, 0.25);
+    const double q3 = feasible_bench::quantile_of(paired, 0.75);
+    const double mean_over = mean_of(m.step[k]) - mean_of(m.step[kOff]);
+    std::printf(
+        "%-6d %-9s %10.0f %9.2f %12.3f %9.3f %9.2f %9.3f %7.2f%% %7.3f..%-7.3f %9.3f %7.2f%% %8.0f "
+        "%10.0f\n",
+        world, kModeNames[k], 256.0 / median_of(m.step[k]), 1e3 * median_of(m.step[k]),
+        1e3 * mean_of(m.exchange[k]), 1e3 * mean_of(m.wait[k]), 1e3 * mean_of(m.gradient[k]),
+        1e3 * over, 100.0 * over / off, 1e3 * q1, 1e3 * q3, 1e3 * mean_over,
+        100.0 * mean_over / mean_of(m.step[kOff]), k == kOverlap ? m.constraint_bytes : 0.0,
+        m.gradient_bytes);
+  }
 }
 
 }  // namespace
@@ -185,14 +289,18 @@ int main(int argc, char** argv) {
   Config cfg;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--steps")
-      cfg.steps = feasible_bench::int_flag(i, argc, argv);
+    if (a == "--blocks")
+      cfg.blocks = feasible_bench::int_flag(i, argc, argv);
+    else if (a == "--block-steps")
+      cfg.block_steps = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--warmup")
       cfg.warmup = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--examples")
       cfg.examples = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--threads")
       cfg.threads = feasible_bench::int_flag(i, argc, argv);
+    else if (a == "--min-world")
+      cfg.min_world = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--max-world")
       cfg.max_world = feasible_bench::int_flag(i, argc, argv);
     else if (a == "--data" && i + 1 < argc)
@@ -202,18 +310,20 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("%-6s %12s %10s %14s %14s %12s %14s %14s\n", "ranks", "samples/s", "step ms",
-              "constraint ms", "constraint %", "gradient ms", "constraint B", "gradient B");
-  for (int world = 1; world <= cfg.max_world; ++world) {
+  if (cfg.blocks < 1 || cfg.block_steps < 1) {
+    std::fprintf(stderr, "--blocks and --block-steps must be >= 1\n");
+    return 2;
+  }
+  std::printf("%-6s %-9s %10s %9s %12s %9s %9s %9s %8s %16s %9s %8s %8s %10s\n", "ranks", "mode",
+              "samples/s", "step ms", "exchange ms", "wait ms", "grad ms", "+step ms", "+step %",
+              "+step IQR ms", "+mean ms", "+mean %", "cons. B", "grad. B");
+  for (int world = std::max(1, cfg.min_world); world <= cfg.max_world; ++world) {
     Measured m;
     if (!measure(cfg, world, m)) {
       std::fprintf(stderr, "the run with %d rank(s) failed\n", world);
       return 1;
     }
-    std::printf("%-6d %12.0f %10.2f %14.3f %13.2f%% %12.2f %14.0f %14.0f\n", world,
-                256.0 / m.step_s, 1e3 * m.step_s, 1e3 * m.evaluation_s,
-                100.0 * m.evaluation_s / m.step_s, 1e3 * m.gradient_s, m.constraint_bytes,
-                m.gradient_bytes);
+    print(world, m);
   }
   return 0;
 }

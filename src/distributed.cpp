@@ -50,12 +50,17 @@ class GroupCollectives : public Collectives {
     std::vector<at::Tensor> ts{t};
     g_->allreduce(ts)->wait();
   }
-  std::vector<at::Tensor> allgather(const at::Tensor& t) override {
+  std::vector<at::Tensor> allgather(const at::Tensor& t) override { return allgather_start(t)(); }
+  std::function<std::vector<at::Tensor>()> allgather_start(const at::Tensor& t) override {
     std::vector<at::Tensor> in{t};
-    std::vector<std::vector<at::Tensor>> out(1);
-    for (int r = 0; r < size(); ++r) out[0].push_back(torch::empty_like(t));
-    g_->allgather(out, in)->wait();
-    return out[0];
+    auto out = std::make_shared<std::vector<std::vector<at::Tensor>>>(1);
+    for (int r = 0; r < size(); ++r) (*out)[0].push_back(torch::empty_like(t));
+    // The work holds its own references to the buffers; `in` and `out` are kept too.
+    auto work = g_->allgather(*out, in);
+    return [work, out, in]() {
+      work->wait();
+      return (*out)[0];
+    };
   }
   void broadcast(at::Tensor& t, int root) override {
     std::vector<at::Tensor> ts{t};
@@ -101,6 +106,13 @@ std::vector<at::Tensor> DataParallel::Impl::gather(const at::Tensor& t, const ch
   traffic.constraint_bytes += t.numel() * static_cast<int64_t>(t.element_size());
   ++traffic.constraint_collectives;
   return guarded(what, [&] { return group->allgather(t); });
+}
+
+std::function<std::vector<at::Tensor>()> DataParallel::Impl::gather_start(const at::Tensor& t,
+                                                                          const char* what) {
+  traffic.constraint_bytes += t.numel() * static_cast<int64_t>(t.element_size());
+  ++traffic.constraint_collectives;
+  return guarded(what, [&] { return group->allgather_start(t); });
 }
 
 // ------------------------------------------------------------------ construction

@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
@@ -27,6 +28,9 @@ class Collectives {
   virtual void allreduce(at::Tensor& t) = 0;
   /// Gathers every rank's `t` (the same shape everywhere), in rank order.
   virtual std::vector<at::Tensor> allgather(const at::Tensor& t) = 0;
+  /// Starts gathering every rank's `t` and returns at once; the returned function waits for the
+  /// gather and returns its result (what allgather returns).
+  virtual std::function<std::vector<at::Tensor>()> allgather_start(const at::Tensor& t) = 0;
   /// Copies rank `root`'s `t` into every rank's `t` (contiguous).
   virtual void broadcast(at::Tensor& t, int root) = 0;
   virtual void barrier() = 0;
@@ -58,6 +62,12 @@ struct DataParallel::Impl {
   auto guarded(const char* what, F&& f) -> decltype(f());
   /// all-gather of a 1-D double tensor, counted as constraint traffic.
   std::vector<at::Tensor> gather(const at::Tensor& t, const char* what);
+  /// Starts an all-gather of a 1-D double tensor (constraint traffic); the function waits.
+  std::function<std::vector<at::Tensor>()> gather_start(const at::Tensor& t, const char* what);
+  /// The header's all-gather begun by begin_evaluation (empty: none pending), and whether
+  /// the exchange of one process only is pending.
+  std::function<std::vector<at::Tensor>()> pending;
+  bool pending_local = false;
 };
 
 /// "DataParallel (rank r of W): <what> failed ...": the message of a failed collective.

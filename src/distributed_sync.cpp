@@ -112,13 +112,33 @@ void combine_indexed(SyncedConstraint& c, const std::vector<at::Tensor>& payload
 }  // namespace
 
 void DataParallel::synchronize_evaluation(SyncedEvaluation& ev) {
+  begin_evaluation(ev);
+  finish_evaluation(ev);
+}
+
+void DataParallel::begin_evaluation(SyncedEvaluation& ev) {
   Impl& im = *impl_;
+  im.pending = nullptr;  // an exchange left unfinished by an exception is abandoned
+  im.pending_local = false;
   if (im.options.check_every() > 0 && im.attached != nullptr &&
       im.evaluations % im.options.check_every() == 0) {
     check_identical();
   }
   ++im.evaluations;
-  if (im.group->size() == 1) {  // nothing to combine: one process keeps its own values
+  if (im.group->size() == 1) {
+    im.pending_local = true;
+    return;
+  }
+  im.pending = im.gather_start(header_of(ev, im.samples), "the exchange of the constraints");
+}
+
+void DataParallel::finish_evaluation(SyncedEvaluation& ev) {
+  Impl& im = *impl_;
+  TORCH_CHECK(im.pending || im.pending_local,
+              "DataParallel::finish_evaluation: no exchange is pending (call begin_evaluation "
+              "first, once per finish_evaluation)");
+  if (im.pending_local) {  // nothing to combine: one process keeps its own values
+    im.pending_local = false;
     TORCH_CHECK(im.samples > 0,
                 "DataParallel::set_samples: every rank set 0 samples for this step");
     for (const auto& c : ev.constraints) {
@@ -129,7 +149,9 @@ void DataParallel::synchronize_evaluation(SyncedEvaluation& ev) {
     im.weight = 1.0;
     return;
   }
-  const auto h = im.gather(header_of(ev, im.samples), "the exchange of the constraints");
+  const auto wait = std::move(im.pending);
+  im.pending = nullptr;
+  const auto h = im.guarded("the exchange of the constraints", wait);
   std::vector<double> samples(h.size());
   double total = 0.0;
   ev.first_bad = -1;

@@ -206,6 +206,12 @@ torch::Tensor StepEngine::detached_copy_if_alias(const torch::Tensor& v) const {
 
 bool StepEngine::evaluate(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage,
                           Taken taken) {
+  read_evaluation(closure, eval, result, stage);
+  return check_evaluation(eval, result, stage, taken);
+}
+
+void StepEngine::read_evaluation(const Closure& closure, Evaluation& eval, StepResult& result,
+                                 Stage stage) {
   TORCH_CHECK(problem_.constraints().size() == constraint_count_,
               "ConstrainedOptimizer::step: constraints were added to the problem after the "
               "optimizer was built (",
@@ -233,7 +239,6 @@ bool StepEngine::evaluate(const Closure& closure, Evaluation& eval, StepResult& 
   });
   if (stage == Stage::kFirst || stage == Stage::kValidation) warn_unobserved(eval, stage);
   result.metrics = std::move(eval.state.metrics);
-  return check_evaluation(eval, result, stage, taken);
 }
 
 void StepEngine::validate_item(Evaluation::Item& item, bool grad_expected) {
@@ -292,21 +297,30 @@ void StepEngine::validate_item(Evaluation::Item& item, bool grad_expected) {
 
 // Non-finite values, in order: the loss, then each constraint's violation and strict violation
 // (a strict violation that is the violation itself is not checked twice).
-bool StepEngine::check_evaluation(Evaluation& eval, StepResult& result, Stage stage, Taken taken) {
-  const torch::Tensor& loss = eval.state.loss;
+int64_t StepEngine::local_bad(const Evaluation& eval) {
   std::vector<torch::Tensor>& checked = scratch_;
   checked.clear();
-  checked.push_back(loss);
+  checked.push_back(eval.state.loss);
   for (const auto& item : eval.items) {
     checked.push_back(item.v);
     if (!item.strict_is_copy) checked.push_back(item.s);
   }
-  int64_t bad = first_non_finite(checked);
+  const int64_t bad = first_non_finite(checked);
   checked.clear();
+  return bad;
+}
+
+bool StepEngine::check_evaluation(Evaluation& eval, StepResult& result, Stage stage, Taken taken) {
+  int64_t bad = local_bad(eval);
   // With a synchronizer every rank agrees on the first bad value, so all skip (or throw) alike.
   int bad_rank = -1;
   if (sync_) bad = synchronize_evaluation(eval, bad, bad_rank);
-  if (bad < 0) return true;
+  return bad < 0 || report_bad(eval, result, stage, taken, bad, bad_rank);
+}
+
+bool StepEngine::report_bad(Evaluation& eval, StepResult& result, Stage stage, Taken taken,
+                            int64_t bad, int bad_rank) {
+  const torch::Tensor& loss = eval.state.loss;
   const std::string where =
       bad_rank >= 0 && bad_rank != sync_->rank() ? " on rank " + std::to_string(bad_rank) : "";
   if (bad == 0) {

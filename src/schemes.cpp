@@ -19,8 +19,7 @@ StepResult SimultaneousOptimizer::step(const Closure& closure) {
   StepResult result = e.start_result();
   Evaluation eval;
   Transaction tx;
-  if (e.evaluate(closure, eval, result, Stage::kFirst, Taken::kNothing) &&
-      e.backward(eval, result, Stage::kFirst, Taken::kNothing)) {
+  if (e.evaluate_backward(closure, eval, result, Stage::kFirst, Taken::kNothing)) {
     e.record(eval, result);
     e.write_dual_gradients(eval);
     // The dual step first: both steps read this evaluation, so the order does not change the
@@ -102,8 +101,7 @@ StepResult AlternatingPrimalDualOptimizer::step(const Closure& closure,
   Evaluation first;
   Evaluation second;
   Transaction tx;  // under kSkipStep, undoes the primal step if the rest of the step fails
-  if (e.evaluate(closure, first, result, Stage::kFirst, Taken::kNothing) &&
-      e.backward(first, result, Stage::kFirst, Taken::kNothing)) {
+  if (e.evaluate_backward(closure, first, result, Stage::kFirst, Taken::kNothing)) {
     e.record(first, result);
     if (e.skipping()) e.snapshot_primal(tx.snapshot(), /*parameters=*/true, /*all_states=*/false);
     e.primal_step();
@@ -147,8 +145,7 @@ StepResult ExtragradientOptimizer::step(const Closure& closure) {
   StepResult result = e.start_result();
   Evaluation first;
   Evaluation half;
-  if (e.evaluate(closure, first, result, Stage::kFirst, Taken::kNothing) &&
-      e.backward(first, result, Stage::kFirst, Taken::kNothing)) {
+  if (e.evaluate_backward(closure, first, result, Stage::kFirst, Taken::kNothing)) {
     e.write_dual_gradients(first);
     e.record(first, result);
     // Any throw or skip from here returns both players to (x_t, lambda_t) through the
@@ -164,8 +161,7 @@ StepResult ExtragradientOptimizer::step(const Closure& closure) {
     e.dual_extrapolate();
     if (e.check_multipliers(first, result, Stage::kHalf, After::kExtrapolation,
                             Taken::kHalfReturned) &&
-        e.evaluate(closure, half, result, Stage::kHalf, Taken::kHalfReturned) &&
-        e.backward(half, result, Stage::kHalf, Taken::kHalfReturned)) {
+        e.evaluate_backward(closure, half, result, Stage::kHalf, Taken::kHalfReturned)) {
       e.write_dual_gradients(half);
       // The dual update first, from lambda_t (so that lazy indexed multipliers keep lambda_t in
       // rows the half point did not observe), with the half-point gradients: a bad multiplier
@@ -194,8 +190,7 @@ StepResult UnconstrainedOptimizer::step(const Closure& closure) {
   StepEngine& e = engine();
   StepResult result = e.start_result();
   Evaluation eval;
-  if (e.evaluate(closure, eval, result, Stage::kFirst, Taken::kNothing) &&
-      e.backward(eval, result, Stage::kFirst, Taken::kNothing)) {
+  if (e.evaluate_backward(closure, eval, result, Stage::kFirst, Taken::kNothing)) {
     e.record(eval, result);
     e.primal_step();
     e.update_penalties(eval, result);

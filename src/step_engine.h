@@ -144,6 +144,13 @@ class StepEngine {
                 Taken taken);
   /// Zeroes primal gradients, forms the Lagrangian, one backward pass, checks the gradients.
   bool backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
+  /// evaluate() then backward(). With a synchronizer, the exchange of the evaluation overlaps
+  /// the backward pass: it is begun after the local non-finite check, the local backward pass
+  /// runs (skipped on a rank whose own evaluation has a NaN or Inf), and the exchange is
+  /// finished before the gradients are exchanged; when any rank had a bad value, every rank
+  /// zeroes its primal gradients and skips or throws alike.
+  bool evaluate_backward(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage,
+                         Taken taken);
   /// Checks every primal gradient; false when the step is skipped.
   bool check_gradients(StepResult& result, Stage stage, Taken taken);
   /// Checks the multipliers that the last dual move could change for `eval`.
@@ -203,6 +210,20 @@ class StepEngine {
   /// rank's; returns the agreed one and sets `bad_rank`) and replaces the observed strict
   /// violations (and strict indices) by the combined ones (src/synchronize.cpp).
   int64_t synchronize_evaluation(Evaluation& eval, int64_t bad, int& bad_rank);
+  /// The first half of synchronize_evaluation: fills `ex` and starts the exchange.
+  void begin_exchange(Evaluation& eval, int64_t bad, SyncedEvaluation& ex);
+  /// The second half: waits, takes the combined values into `eval`, returns the agreed bad.
+  int64_t finish_exchange(Evaluation& eval, SyncedEvaluation& ex, int& bad_rank);
+  /// Calls the closure and validates what it returned (evaluate without the non-finite check).
+  void read_evaluation(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage);
+  /// The position of the first non-finite value of an evaluation on this rank (loss 0, then
+  /// each item's violation and strict violation), or -1.
+  int64_t local_bad(const Evaluation& eval);
+  /// Reports the agreed non-finite value `bad` (found on `bad_rank`): skips or throws.
+  bool report_bad(Evaluation& eval, StepResult& result, Stage stage, Taken taken, int64_t bad,
+                  int bad_rank);
+  /// zero_grad, the primal Lagrangian and its backward pass (no exchange, no check).
+  void local_backward(Evaluation& eval);
   /// Hands the primal gradients to sync_ (src/synchronize.cpp).
   void synchronize_gradients();
   void check_duals_held(const std::vector<torch::Tensor>& duals);

@@ -5,8 +5,7 @@
 namespace feasible {
 namespace detail {
 
-int64_t StepEngine::synchronize_evaluation(Evaluation& eval, int64_t bad, int& bad_rank) {
-  SyncedEvaluation ex;
+void StepEngine::begin_exchange(Evaluation& eval, int64_t bad, SyncedEvaluation& ex) {
   const auto& constraints = problem_.constraints();
   ex.constraints.resize(constraints.size());
   for (size_t i = 0; i < constraints.size(); ++i) {
@@ -24,7 +23,11 @@ int64_t StepEngine::synchronize_evaluation(Evaluation& eval, int64_t bad, int& b
     sc.indices = item.sidx;
   }
   ex.first_bad = bad;
-  sync_->synchronize_evaluation(ex);
+  sync_->begin_evaluation(ex);
+}
+
+int64_t StepEngine::finish_exchange(Evaluation& eval, SyncedEvaluation& ex, int& bad_rank) {
+  sync_->finish_evaluation(ex);
   for (auto& item : eval.items) {
     auto& sc = ex.constraints[item.constraint.index()];
     item.s = sc.strict;
@@ -32,6 +35,12 @@ int64_t StepEngine::synchronize_evaluation(Evaluation& eval, int64_t bad, int& b
   }
   bad_rank = ex.bad_rank;
   return ex.first_bad;
+}
+
+int64_t StepEngine::synchronize_evaluation(Evaluation& eval, int64_t bad, int& bad_rank) {
+  SyncedEvaluation ex;
+  begin_exchange(eval, bad, ex);
+  return finish_exchange(eval, ex, bad_rank);
 }
 
 void StepEngine::synchronize_gradients() {

@@ -6,7 +6,11 @@
 //    compares checksums at every evaluation; the test compares the saved multipliers too);
 //  - a rank killed (or hung) mid-run makes the others throw, naming the timeout, within it;
 //  - a checkpoint written by rank 0 at world size 2 resumes at world sizes 1 and 4;
-//  - misuse: options, sample counts, constraints observed on some ranks only, the environment.
+//  - the overlapped exchange: the call order (begin, backward, finish, gradients where the
+//    scheme allows), a NaN on this or another rank (all skip or throw alike, gradients cleared),
+//    the same bits as the blocking exchange;
+//  - misuse: options, sample counts, constraints observed on some ranks only, the environment,
+//    finish_evaluation without begin_evaluation.
 #include "feasible/distributed.h"
 
 #include <gtest/gtest.h>
@@ -263,17 +267,38 @@ TEST(Distributed, FourRanksMatchTheSingleProcessRun) { matches_single_process(4)
 
 enum class Groups { kDisjoint, kOverlapping };
 
+// Forwards to a DataParallel but keeps the Synchronizer's default begin_evaluation (the whole
+// exchange, blocking, before the backward pass) and finish_evaluation (nothing).
+class Blocking : public feasible::Synchronizer {
+ public:
+  explicit Blocking(std::shared_ptr<DataParallel> dp) : dp_(std::move(dp)) {}
+  int rank() const override { return dp_->rank(); }
+  int world_size() const override { return dp_->world_size(); }
+  void synchronize_evaluation(feasible::SyncedEvaluation& e) override {
+    dp_->synchronize_evaluation(e);
+  }
+  void synchronize_gradients(std::vector<at::Tensor>& p) override { dp_->synchronize_gradients(p); }
+  void share_from_root(std::vector<at::Tensor>& t) override { dp_->share_from_root(t); }
+
+ private:
+  std::shared_ptr<DataParallel> dp_;
+};
+
 // Unequal shards (rank r: 9 + 5 r samples from its own part of the data) whose groups are, for
 // kDisjoint, {2r, 2r + 1} and, for kOverlapping, {r, r + 1, r + 2}; float32, check_every = 1.
-void bit_identical(Dual dual, Groups groups) {
+// `blocking`: the exchange through Blocking instead of the DataParallel's overlapped one.
+// Expects every rank's final state to be the same bits; returns rank 0's.
+std::vector<torch::Tensor> run_bits(Dual dual, Groups groups, bool blocking = false) {
   constexpr int kWorld = 3;
   constexpr int kSteps = 15;
-  const std::string prefix = temp_path("bits" + std::to_string(static_cast<int>(dual)) +
-                                       std::to_string(static_cast<int>(groups)));
+  const std::string prefix =
+      temp_path("bits" + std::to_string(static_cast<int>(dual)) +
+                std::to_string(static_cast<int>(groups)) + (blocking ? "b" : "o"));
   const auto out = run_ranks(kWorld, [&](int rank, int w, const std::string& store) {
     auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000).check_every(1));
     Trainer s(dual, torch::kFloat32);
     dp->attach(*s.opt);
+    if (blocking) s.opt->set_synchronizer(std::make_shared<Blocking>(dp));
     const int64_t n = 9 + 5 * rank;
     const torch::Tensor rows = torch::arange(rank * 12, rank * 12 + n, torch::kInt64);
     const std::vector<int64_t> allowed = groups == Groups::kDisjoint
@@ -297,7 +322,10 @@ void bit_identical(Dual dual, Groups groups) {
       EXPECT_TRUE(torch::equal(first[i], other[i])) << "rank " << r << ", tensor " << i;
     }
   }
+  return first;
 }
+
+void bit_identical(Dual dual, Groups groups) { run_bits(dual, groups); }
 
 TEST(Distributed, BitIdenticalDenseAndDisjointIndexedWithSGD) {
   bit_identical(Dual::kSGD, Groups::kDisjoint);
@@ -595,6 +623,162 @@ TEST(Distributed, TheEnvironmentMustNameTheGroup) {
     ::setenv("WORLD_SIZE", "2", 1);
     const std::string b = error_of([] { DataParallel::from_environment(); });
     TORCH_CHECK(b.find("MASTER_ADDR is not set") != std::string::npos, b);
+  });
+  expect_all_succeeded(out);
+}
+
+// ------------------------------------------------------------ the overlapped exchange
+
+// Records the engine's calls in order, as one process (the values pass through unchanged);
+// `other_bad`: finish_evaluation reports a NaN in the loss on (pretended) rank 1.
+class Recorder : public feasible::Synchronizer {
+ public:
+  std::vector<std::string> events;
+  bool other_bad = false;
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  void synchronize_evaluation(feasible::SyncedEvaluation&) override { events.push_back("sync"); }
+  void begin_evaluation(feasible::SyncedEvaluation&) override { events.push_back("begin"); }
+  void finish_evaluation(feasible::SyncedEvaluation& e) override {
+    events.push_back("finish");
+    e.bad_rank = e.first_bad >= 0 ? 0 : -1;
+    if (other_bad && e.first_bad < 0) {
+      e.first_bad = 0;
+      e.bad_rank = 1;
+    }
+  }
+  void synchronize_gradients(std::vector<at::Tensor>&) override { events.push_back("gradients"); }
+  void share_from_root(std::vector<at::Tensor>&) override {}
+};
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& e : v) out += (out.empty() ? "" : " ") + e;
+  return out;
+}
+
+// One step of a one-constraint problem; a hook on the prediction records the backward pass.
+struct Tiny {
+  torch::Tensor w = torch::full({3}, 0.5).requires_grad_(true);
+  feasible::Problem problem;
+  feasible::Constraint c = problem.add_constraint("c");
+  std::shared_ptr<Recorder> rec = std::make_shared<Recorder>();
+
+  feasible::StepResult step(feasible::ConstrainedOptimizer& opt, bool poison) {
+    rec->events.clear();
+    return opt.step([&] {
+      torch::Tensor pred = w * 2.0;
+      pred.register_hook([this](torch::Tensor) { rec->events.push_back("backward"); });
+      feasible::ProblemState st((pred * pred).sum());
+      st.observe(c, feasible::ConstraintState(pred.sum() - (poison ? NAN : 1.0)));
+      return st;
+    });
+  }
+  std::vector<std::shared_ptr<torch::optim::Optimizer>> primal() {
+    return {std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{w},
+                                                torch::optim::SGDOptions(0.1))};
+  }
+  std::shared_ptr<torch::optim::Optimizer> dual() {
+    return std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+                                               torch::optim::SGDOptions(0.1));
+  }
+  // No rank computed gradients that survive a skipped step: zero (LibTorch 1.x's zero_grad)
+  // or undefined (2.x's).
+  bool gradient_cleared() const {
+    return !w.grad().defined() || w.grad().abs().max().item<double>() == 0.0;
+  }
+};
+
+feasible::ConstrainedOptimizerOptions skipping() {
+  return feasible::ConstrainedOptimizerOptions().non_finite(feasible::NonFinitePolicy::kSkipStep);
+}
+
+// SimultaneousOptimizer begins the exchange, runs the backward pass, then finishes the exchange,
+// before the gradients' exchange. AlternatingDualPrimalOptimizer's dual step needs the combined
+// values before its backward pass: there the exchange finishes first.
+TEST(Distributed, TheExchangeOverlapsTheBackwardPassWhereTheSchemeAllows) {
+  Tiny t;
+  feasible::SimultaneousOptimizer sim(t.problem, t.primal(), t.dual(), skipping());
+  sim.set_synchronizer(t.rec);
+  EXPECT_FALSE(t.step(sim, false).skipped);
+  EXPECT_EQ(joined(t.rec->events), "begin backward finish gradients");
+  EXPECT_FALSE(t.gradient_cleared());  // the backward pass left d(4 sum w^2 + ...)/dw != 0
+
+  Tiny u;
+  feasible::AlternatingDualPrimalOptimizer alt(u.problem, u.primal(), u.dual(), skipping());
+  alt.set_synchronizer(u.rec);
+  EXPECT_FALSE(u.step(alt, false).skipped);
+  EXPECT_EQ(joined(u.rec->events), "begin finish backward gradients");
+}
+
+// A NaN on this rank: no backward pass here, the exchange still finishes (the other ranks wait
+// for it), no gradient exchange, the step skipped and the gradients cleared. A NaN on another
+// rank: this rank's backward pass ran, yet it skips alike, naming the rank, gradients cleared.
+TEST(Distributed, ANonFiniteValueWithTheOverlappedExchangeSkipsAlike) {
+  Tiny t;
+  feasible::SimultaneousOptimizer sim(t.problem, t.primal(), t.dual(), skipping());
+  sim.set_synchronizer(t.rec);
+  ASSERT_FALSE(t.step(sim, false).skipped);
+  const torch::Tensor w = t.w.detach().clone();
+  const auto own = t.step(sim, true);
+  EXPECT_TRUE(own.skipped);
+  EXPECT_EQ(joined(t.rec->events), "begin finish");
+  EXPECT_HAS(own.skip_reason, "the violation of constraint 'c' has a NaN or Inf entry");
+  EXPECT_EQ(own.skip_reason.find("on rank"), std::string::npos) << own.skip_reason;
+  EXPECT_TRUE(t.gradient_cleared());
+  EXPECT_TRUE(torch::equal(t.w.detach(), w));  // skipped: the parameters did not move
+
+  t.rec->other_bad = true;
+  const auto other = t.step(sim, false);
+  EXPECT_TRUE(other.skipped);
+  EXPECT_EQ(joined(t.rec->events), "begin backward finish");
+  EXPECT_HAS(other.skip_reason, "the loss is NaN or Inf on rank 1");
+  EXPECT_TRUE(t.gradient_cleared());
+  EXPECT_TRUE(torch::equal(t.w.detach(), w));
+}
+
+// The overlapped exchange (DataParallel's begin/finish) and the blocking one (the
+// Synchronizer's defaults) combine the same numbers in the same order: the same bits, dense and
+// overlapping indexed constraints, NuPI.
+TEST(Distributed, OverlappedAndBlockingExchangesGiveTheSameBits) {
+  const auto overlapped = run_bits(Dual::kNuPI, Groups::kOverlapping, false);
+  const auto blocking = run_bits(Dual::kNuPI, Groups::kOverlapping, true);
+  ASSERT_EQ(overlapped.size(), blocking.size());
+  for (size_t i = 0; i < overlapped.size(); ++i) {
+    EXPECT_TRUE(torch::equal(overlapped[i], blocking[i])) << "tensor " << i;
+  }
+}
+
+// Under kThrow a NaN on rank 1 found by the overlapped exchange makes both ranks throw; rank
+// 0's message names rank 1.
+TEST(Distributed, ANonFiniteValueOnOneRankThrowsEverywhere) {
+  const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
+    auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000));
+    Trainer s(Dual::kSGD, torch::kFloat32);
+    dp->attach(*s.opt);
+    const auto sh = shard(rank, w);
+    for (int t = 0; t < 4; ++t) s.step(sh.first, sh.second, rank == 1 && t == 2);
+  });
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(out[r].exit_code, 3) << "rank " << r;
+    EXPECT_HAS(out[r].error, "the violation of constraint 'moments' has a NaN or Inf entry");
+    EXPECT_HAS(out[r].error, "NonFinitePolicy::kThrow");
+  }
+  EXPECT_HAS(out[0].error, "NaN or Inf entry on rank 1");
+  EXPECT_EQ(out[1].error.find("on rank"), std::string::npos) << out[1].error;
+}
+
+TEST(Distributed, FinishWithoutBeginIsRefused) {
+  const auto out = run_ranks(1, [&](int rank, int w, const std::string& store) {
+    auto dp = DataParallel::from_file(store, rank, w);
+    feasible::SyncedEvaluation e;
+    const std::string m = error_of([&] { dp->finish_evaluation(e); });
+    TORCH_CHECK(
+        m.find("DataParallel::finish_evaluation: no exchange is pending") != std::string::npos, m);
+    dp->begin_evaluation(e);
+    dp->finish_evaluation(e);  // now there was one
+    const std::string again = error_of([&] { dp->finish_evaluation(e); });
+    TORCH_CHECK(again.find("no exchange is pending") != std::string::npos, again);
   });
   expect_all_succeeded(out);
 }

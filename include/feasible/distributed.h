@@ -68,9 +68,10 @@ struct Traffic {
 /// A Synchronizer over a c10d process group. All its operations are collective: every rank
 /// calls them in the same order.
 ///
-/// Evaluations: one all-gather of a header per evaluation ([sample count, first bad value,
-/// then per constraint: observed flag and, dense, its strict violation times the rank's sample
-/// count n_r, or, indexed, the number of observed entries]); indexed constraints add one
+/// Evaluations: one all-gather of a header per evaluation (started by begin_evaluation, so that
+/// it runs during the backward pass, and awaited by finish_evaluation) ([sample count, first bad
+/// value, then per constraint: observed flag and, dense, its strict violation times the rank's
+/// sample count n_r, or, indexed, the number of observed entries]); indexed constraints add one
 /// all-gather of their (index, n_r * value) pairs, padded to the longest rank's. Every rank
 /// then combines the gathered numbers in rank order, in double precision, into
 ///   s = sum_r n_r s_r / sum_r n_r             (dense; every rank must observe it),
@@ -148,6 +149,14 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   /// See Synchronizer::synchronize_evaluation: the strict violations weighted by the ranks'
   /// samples (dense: one all-reduce; indexed: an all-gather of indices and values).
   void synchronize_evaluation(SyncedEvaluation& evaluation) override;
+  /// See Synchronizer::begin_evaluation: starts the all-gather of the header (asynchronous,
+  /// on Gloo's worker thread) and returns at once; runs check_identical first when due.
+  void begin_evaluation(SyncedEvaluation& evaluation) override;
+  /// See Synchronizer::finish_evaluation: waits for the header's all-gather (a failure or a
+  /// timeout throws as any collective does), combines it, and runs the indexed constraints'
+  /// all-gather (blocking: its length depends on the header). Throws when no exchange was
+  /// begun.
+  void finish_evaluation(SyncedEvaluation& evaluation) override;
   /// See Synchronizer::synchronize_gradients: the sample-weighted average of the gradients.
   void synchronize_gradients(std::vector<at::Tensor>& params) override;
   /// See Synchronizer::share_from_root: a broadcast from rank 0.

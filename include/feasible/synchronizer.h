@@ -2,9 +2,10 @@
 /// \file synchronizer.h
 /// The hook through which a constrained optimizer shares its work with other processes (data-
 /// parallel training): after each validated evaluation of the closure it hands over the
-/// observed strict violations, and after each primal backward pass the primal gradients. The
-/// implementation over c10d is feasible::distributed::DataParallel (feasible/distributed.h);
-/// without a synchronizer (the default) a step does no extra work.
+/// observed strict violations (possibly in two halves around the backward pass:
+/// begin_evaluation, finish_evaluation), and after each primal backward pass the primal
+/// gradients. The implementation over c10d is feasible::distributed::DataParallel
+/// (feasible/distributed.h); without a synchronizer (the default) a step does no extra work.
 
 #include <ATen/core/Tensor.h>
 
@@ -60,6 +61,19 @@ class Synchronizer {
   /// NaN and Inf, before anything reads the strict violations. Replaces every observed
   /// constraint's `strict` (and `indices`) by the combined values, identical on every rank.
   virtual void synchronize_evaluation(SyncedEvaluation& evaluation) = 0;
+  /// The same exchange in two halves, so that a step can overlap it with its backward pass:
+  /// the engine calls begin_evaluation(e) right after the local check, then (where the scheme's
+  /// backward pass follows the evaluation: SimultaneousOptimizer, UnconstrainedOptimizer, the
+  /// first evaluation of AlternatingPrimalDualOptimizer and both of ExtragradientOptimizer) runs
+  /// the local backward pass, then calls finish_evaluation(e) with the same object, unchanged,
+  /// before anything reads the strict violations and before synchronize_gradients. Only after
+  /// finish_evaluation do `e`'s outputs hold. Default: begin_evaluation runs
+  /// synchronize_evaluation (blocking) and finish_evaluation does nothing.
+  virtual void begin_evaluation(SyncedEvaluation& evaluation) {
+    synchronize_evaluation(evaluation);
+  }
+  /// See begin_evaluation: completes the exchange it started. Default: does nothing.
+  virtual void finish_evaluation(SyncedEvaluation& evaluation) { (void)evaluation; }
   /// Called after each primal backward pass, before the gradients are checked and the primal
   /// optimizers step: `params` are the primal parameters that require a gradient, in the order
   /// of the primal optimizers; their gradients (undefined = no gradient on this rank) are
