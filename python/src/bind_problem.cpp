@@ -176,6 +176,34 @@ ConstraintState make_state(const torch::Tensor& violation, const py::object& str
   return s;
 }
 
+// ProblemState.observe: a ConstraintState as it is, or a violation tensor with the keyword
+// arguments of ConstraintState (None: the default), in one call from Python.
+ProblemState& observe(ProblemState& self, const Constraint& constraint, const py::object& state,
+                      const py::object& strict, const py::object& indices,
+                      const py::object& strict_indices, const py::object& features,
+                      const py::object& primal, const py::object& dual) {
+  if (py::isinstance<ConstraintState>(state)) {
+    const bool plain = strict.is_none() && indices.is_none() && strict_indices.is_none() &&
+                       features.is_none() && primal.is_none() && dual.is_none();
+    if (!plain) {
+      throw py::value_error(
+          "ProblemState.observe: give a ConstraintState or a violation with keyword arguments, "
+          "not both");
+    }
+    return self.observe(constraint, state.cast<const ConstraintState&>());
+  }
+  if (!THPVariable_Check(state.ptr())) {
+    throw py::type_error(
+        "ProblemState.observe: state must be a feasible.ConstraintState or a tensor (the "
+        "violation), got " +
+        py::repr(state.get_type()).cast<std::string>());
+  }
+  return self.observe(
+      constraint,
+      make_state(state.cast<torch::Tensor>(), strict, indices, strict_indices, features,
+                 primal.is_none() || primal.cast<bool>(), dual.is_none() || dual.cast<bool>()));
+}
+
 #define FEASIBLE_TENSOR_FIELD(cls, field)             \
   def_property(                                       \
       #field, [](const cls& s) { return s.field(); }, \
@@ -213,9 +241,14 @@ void bind_states(py::module_& m) {
              return s;
            }),
            py::arg("loss") = py::none(), py::arg("metrics") = std::map<std::string, double>())
-      .def("observe", &ProblemState::observe, py::arg("constraint"), py::arg("state"),
-           py::return_value_policy::reference_internal,
-           "Records an observation (each constraint at most once); returns self.")
+      .def("observe", &observe, py::arg("constraint"), py::arg("state"), py::kw_only(),
+           py::arg("strict_violation") = py::none(), py::arg("indices") = py::none(),
+           py::arg("strict_indices") = py::none(), py::arg("features") = py::none(),
+           py::arg("contributes_to_primal") = py::none(),
+           py::arg("contributes_to_dual") = py::none(), py::return_value_policy::reference_internal,
+           "Records an observation (each constraint at most once): a ConstraintState, or a "
+           "violation tensor with the keyword arguments of ConstraintState "
+           "(`state.observe(c, v, strict_violation=s)`). Returns self.")
       .def_property(
           "loss", [](const ProblemState& s) { return s.loss; },
           [](ProblemState& s, const py::object& t) { s.loss = tensor_or_undefined(t); })
