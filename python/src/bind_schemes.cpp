@@ -53,7 +53,14 @@ Closure closure_of(const std::shared_ptr<PythonClosure>& held) {
       throw py::type_error("the closure must return a feasible.ProblemState, got " +
                            py::repr(r.get_type()).cast<std::string>());
     }
-    ProblemState state = r.cast<ProblemState>();
+    // Moved out when nothing else refers to the Python object (it dies on return), else copied.
+    ProblemState& returned = r.cast<ProblemState&>();
+    ProblemState state;
+    if (Py_REFCNT(r.ptr()) == 1) {
+      state = std::move(returned);
+    } else {
+      state = returned;
+    }
     hold_tensors(state, held->returned);
     return state;
   };
