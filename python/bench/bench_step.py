@@ -16,8 +16,10 @@ place) and `cooper` (Cooper's SimultaneousOptimizer, dual SGD with maximize=True
 --cooper PATH points at Cooper's sources (the folder that holds the `cooper` package).
 
 Method: the variants of a workload run in alternation, one block of steps per turn, after a
-warm-up block each; the figure is the median over rounds of the per-step time, and each ratio
-is the median over rounds of the paired ratio (same round, consecutive blocks). One thread.
+warm-up block each; the order of the variants is reversed every other round, so that no
+variant always follows the same one. The figure is the median over rounds of the per-step
+time, and each ratio is the median over rounds of the paired ratio (same round, adjacent
+blocks), with its interquartile range (25th and 75th percentiles). One thread.
 
     PYTHONPATH=build/python /usr/bin/python3 python/bench/bench_step.py --cooper /path/to/src
 """
@@ -173,14 +175,20 @@ def time_block(step, steps):
     return (time.perf_counter() - start) / steps
 
 
+def quartiles(values):
+    """(25th percentile, median, 75th percentile), interpolated."""
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[1], q[2]
+
+
 def run(name, variants, rounds, steps):
     w = Workload(name)
     fns = {v: w.make(v) for v in variants}
     for v in variants:
         time_block(fns[v], steps)  # warm-up
     times = {v: [] for v in variants}
-    for _ in range(rounds):
-        for v in variants:
+    for r in range(rounds):
+        for v in (variants if r % 2 == 0 else variants[::-1]):
             times[v].append(time_block(fns[v], steps))
     print(f"\n{name}: {rounds} rounds of {steps} steps per variant")
     print(f"  {'variant':<20} {'median us/step':>15} {'min':>10}")
@@ -190,8 +198,8 @@ def run(name, variants, rounds, steps):
     for v in variants:
         if v == "feasible":
             continue
-        paired = [a / b for a, b in zip(times[v], times["feasible"])]
-        print(f"  {v} / feasible (paired median): {statistics.median(paired):.3f}")
+        q1, med, q3 = quartiles([a / b for a, b in zip(times[v], times["feasible"])])
+        print(f"  {v} / feasible (paired): median {med:.3f}, IQR [{q1:.3f}, {q3:.3f}]")
 
 
 def main():
@@ -199,6 +207,8 @@ def main():
     parser.add_argument("--cooper", help="folder holding Cooper's `cooper` package")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--workloads", default="tiny,rate,mlp")
+    parser.add_argument("--steps", default="tiny=200,rate=100,mlp=3",
+                        help="steps per block, e.g. mlp=10 (the others keep their defaults)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     variants = ["feasible", "feasible-torchopt", "hand"]
@@ -211,6 +221,9 @@ def main():
         print("Cooper absent (no --cooper PATH): timing feasible and the hand-written loop only")
     print(f"torch {torch.__version__}, feasible {feasible.__version__}, 1 thread")
     steps = {"tiny": 200, "rate": 100, "mlp": 3}
+    for item in args.steps.split(","):
+        key, value = item.split("=")
+        steps[key] = int(value)
     for name in args.workloads.split(","):
         run(name, variants, args.rounds, steps[name])
 

@@ -58,7 +58,6 @@ INEQUALITY = ConstraintKind.INEQUALITY
 EQUALITY = ConstraintKind.EQUALITY
 
 _add_constraint = Problem.add_constraint
-_observe = ProblemState.observe
 
 
 def _problem_add_constraint(self, name, options=None, **kwargs):
@@ -75,19 +74,7 @@ def _problem_add_constraint(self, name, options=None, **kwargs):
     return _add_constraint(self, name, options)
 
 
-def _problem_state_observe(self, constraint, state, **kwargs):
-    """Records an observation: a ConstraintState, or a violation tensor with the keyword
-    arguments of ConstraintState (`state.observe(c, v, strict_violation=s)`). Returns self."""
-    if not isinstance(state, ConstraintState):
-        state = ConstraintState(state, **kwargs)
-    elif kwargs:
-        raise ValueError("ProblemState.observe: give a ConstraintState or a violation with "
-                         "keyword arguments, not both")
-    return _observe(self, constraint, state)
-
-
 Problem.add_constraint = _problem_add_constraint
-ProblemState.observe = _problem_state_observe
 
 
 def make_default_optimizer(problem, primal, **kwargs):

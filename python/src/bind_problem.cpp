@@ -176,11 +176,44 @@ ConstraintState make_state(const torch::Tensor& violation, const py::object& str
   return s;
 }
 
+// ProblemState.observe: a ConstraintState as it is, or a violation tensor with the keyword
+// arguments of ConstraintState (None: the default), in one call from Python.
+ProblemState& observe(ProblemState& self, const Constraint& constraint, const py::object& state,
+                      const py::object& strict, const py::object& indices,
+                      const py::object& strict_indices, const py::object& features,
+                      const py::object& primal, const py::object& dual) {
+  if (py::isinstance<ConstraintState>(state)) {
+    const bool plain = strict.is_none() && indices.is_none() && strict_indices.is_none() &&
+                       features.is_none() && primal.is_none() && dual.is_none();
+    if (!plain) {
+      throw py::value_error(
+          "ProblemState.observe: give a ConstraintState or a violation with keyword arguments, "
+          "not both");
+    }
+    return self.observe(constraint, state.cast<const ConstraintState&>());
+  }
+  if (!THPVariable_Check(state.ptr())) {
+    throw py::type_error(
+        "ProblemState.observe: state must be a feasible.ConstraintState or a tensor (the "
+        "violation), got " +
+        py::repr(state.get_type()).cast<std::string>());
+  }
+  return self.observe(
+      constraint,
+      make_state(state.cast<torch::Tensor>(), strict, indices, strict_indices, features,
+                 primal.is_none() || primal.cast<bool>(), dual.is_none() || dual.cast<bool>()));
+}
+
 #define FEASIBLE_TENSOR_FIELD(cls, field)             \
   def_property(                                       \
       #field, [](const cls& s) { return s.field(); }, \
       [](cls& s, const py::object& t) { s.field(tensor_or_undefined(t)); })
 
+// The states keep the Python objects of the tensors they are given alive (keep_alive) for as
+// long as they live: a tensor made in Python whose Python object dies while C++ still holds it
+// is handed over to C++ (LibTorch keeps its Python object for it, and takes the GIL to release
+// it later, e.g. inside a step that runs without the GIL). The step holds them in turn until it
+// is over (bind_schemes.cpp), so the closure's tensors are released in Python, with the GIL.
 void bind_states(py::module_& m) {
   py::class_<ConstraintState>(
       m, "ConstraintState",
@@ -192,7 +225,9 @@ void bind_states(py::module_& m) {
       .def(py::init(&make_state), py::arg("violation"), py::kw_only(),
            py::arg("strict_violation") = py::none(), py::arg("indices") = py::none(),
            py::arg("strict_indices") = py::none(), py::arg("features") = py::none(),
-           py::arg("contributes_to_primal") = true, py::arg("contributes_to_dual") = true)
+           py::arg("contributes_to_primal") = true, py::arg("contributes_to_dual") = true,
+           py::keep_alive<1, 2>(), py::keep_alive<1, 3>(), py::keep_alive<1, 4>(),
+           py::keep_alive<1, 5>(), py::keep_alive<1, 6>())
       .FEASIBLE_TENSOR_FIELD(ConstraintState, violation)
       .FEASIBLE_TENSOR_FIELD(ConstraintState, strict_violation)
       .FEASIBLE_TENSOR_FIELD(ConstraintState, indices)
@@ -207,15 +242,22 @@ void bind_states(py::module_& m) {
   py::class_<ProblemState>(m, "ProblemState",
                            "What the closure returns: the loss f(x) (a 0-d tensor), the "
                            "constraints it observed, and named metrics.")
-      .def(py::init([](const py::object& loss, std::map<std::string, double> metrics) {
+      .def(py::init([](const py::object& loss, const py::object& metrics) {
              ProblemState s(tensor_or_undefined(loss));
-             s.metrics = std::move(metrics);
+             if (!metrics.is_none()) s.metrics = metrics.cast<std::map<std::string, double>>();
              return s;
            }),
-           py::arg("loss") = py::none(), py::arg("metrics") = std::map<std::string, double>())
-      .def("observe", &ProblemState::observe, py::arg("constraint"), py::arg("state"),
-           py::return_value_policy::reference_internal,
-           "Records an observation (each constraint at most once); returns self.")
+           py::arg("loss") = py::none(), py::arg("metrics") = py::none(), py::keep_alive<1, 2>())
+      .def("observe", &observe, py::arg("constraint"), py::arg("state"), py::kw_only(),
+           py::arg("strict_violation") = py::none(), py::arg("indices") = py::none(),
+           py::arg("strict_indices") = py::none(), py::arg("features") = py::none(),
+           py::arg("contributes_to_primal") = py::none(),
+           py::arg("contributes_to_dual") = py::none(), py::return_value_policy::reference_internal,
+           py::keep_alive<1, 4>(), py::keep_alive<1, 5>(), py::keep_alive<1, 6>(),
+           py::keep_alive<1, 7>(), py::keep_alive<1, 3>(),
+           "Records an observation (each constraint at most once): a ConstraintState, or a "
+           "violation tensor with the keyword arguments of ConstraintState "
+           "(`state.observe(c, v, strict_violation=s)`). Returns self.")
       .def_property(
           "loss", [](const ProblemState& s) { return s.loss; },
           [](ProblemState& s, const py::object& t) { s.loss = tensor_or_undefined(t); })
