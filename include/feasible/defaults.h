@@ -24,8 +24,8 @@ struct DefaultOptions {
   /// The longest interval, in steps, between two calibrations of the penalties (each costs one
   /// backward pass per entry of a dense constraint of up to 32 entries, one per constraint
   /// otherwise). Calibrations come at steps 0, 1, ..., 8, then every max(1, t/4) steps, at
-  /// most this many apart. Range >= 1. Default 200.
-  TORCH_ARG(int64_t, max_calibration_interval) = 200;
+  /// most this many apart. Range >= 1. Default 500.
+  TORCH_ARG(int64_t, max_calibration_interval) = 500;
 };
 
 /// The default constrained optimizer (docs/defaults.md): AlternatingDualPrimalOptimizer's step
