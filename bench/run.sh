@@ -18,7 +18,7 @@ case "$build" in
 esac
 dir="$build/bench"
 if [[ ! -d "$dir" ]]; then
-  echo "bench/run.sh: no $dir; build first (make build, or cmake --build $build)" >&2
+  echo "bench/run.sh: no $dir; build the benchmarks first (make bench, or cmake --build $build --target benchmarks)" >&2
   exit 1
 fi
 
@@ -29,7 +29,7 @@ if [[ ${#names[@]} -eq 0 ]]; then
   done
 fi
 if [[ ${#names[@]} -eq 0 ]]; then
-  echo "bench/run.sh: no bench_* executables in $dir" >&2
+  echo "bench/run.sh: no bench_* executables in $dir; build them first (cmake --build $build --target benchmarks)" >&2
   exit 1
 fi
 

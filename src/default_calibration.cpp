@@ -289,7 +289,11 @@ std::pair<double, double> capped_range(const Setting& s, const PrimalMetric& met
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
                          double fraction, uint64_t seed, CurvatureOptions* curvature, bool measure,
                          double balance_cap) {
-  if (metric.parameters().empty() || !metric.prepare(eval.state.loss)) return false;
+  if (metric.parameters().empty()) return false;
+  if (!metric.prepare(eval.state.loss)) {
+    metric.release();
+    return false;
+  }
   std::vector<PenaltyNormal> normals;
   const std::vector<Setting> settings = measure_penalties(eval, metric, fraction, seed, normals);
   const bool stable = curvature && metric.exact() && !normals.empty();
@@ -309,6 +313,7 @@ bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::Au
     const auto range = capped_range(s, metric, balance_cap);
     dual.set_penalty(s.param, s.penalty * factor, range.first, range.second, shares[k], factor);
   }
+  metric.release();
   return true;
 }
 

@@ -55,6 +55,9 @@ class PrimalMetric {
   /// the last prepare() on the coordinates that `grads` reaches (0 when prepare() took no loss
   /// gradient, i.e. with SGD only).
   double loss_norm_on(const std::vector<torch::Tensor>& grads) const;
+  /// Drops the loss gradient kept by prepare() (called at the end of a calibration, so that no
+  /// parameter-sized copy is held between calibrations).
+  void release() { loss_grads_.clear(); }
 
  private:
   c10::optional<double> second_moment_rms(torch::optim::Optimizer* optimizer) const;
