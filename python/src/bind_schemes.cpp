@@ -280,7 +280,7 @@ void bind_schemes(py::module_& m) {
            }),
            py::arg("problem"), py::arg("primal"), py::kw_only(),
            py::arg("non_finite") = NonFinitePolicy::kThrow,
-           py::arg("max_calibration_interval") = 500)
+           py::arg("max_calibration_interval") = DefaultOptions().max_calibration_interval())
       .def("penalty", &DefaultOptimizer::penalty, py::arg("constraint"),
            "The penalty c of each entry of a constraint ([size]).")
       .def_property_readonly("calibrations", &DefaultOptimizer::calibrations);
