@@ -47,13 +47,21 @@ torch::Tensor second_moment(const OptimizerParamState& s) {
 
 // The momentum of an optimizer's group: beta1 for Adam and AdamW, `momentum` for RMSprop and
 // SGD, 0 for Adagrad. A step then answers a change of gradient over about 1 / (1 - momentum) steps,
-// and the penalty is divided by that lag.
+// and the base multiplier's share is multiplied by 1 - momentum (beta's lag).
 double momentum_of(const torch::optim::OptimizerOptions& o) {
   if (const auto* a = dynamic_cast<const AdamOptions*>(&o)) return std::get<0>(a->betas());
   if (const auto* w = dynamic_cast<const AdamWOptions*>(&o)) return std::get<0>(w->betas());
   if (const auto* r = dynamic_cast<const RMSpropOptions*>(&o)) return r->momentum();
   if (const auto* s = dynamic_cast<const SGDOptions*>(&o)) return s->momentum();
   return 0.0;
+}
+
+// How much a steady gradient's step exceeds one step's: 1 / (1 - momentum) for a momentum
+// buffer that sums past gradients (SGD's, RMSprop's), 1 for Adam's and AdamW's first moment,
+// an average (beta1 m + (1 - beta1) g) that moves lr * g / sqrt(v) per step once steady.
+double amplification_of(const torch::optim::OptimizerOptions& o) {
+  if (dynamic_cast<const AdamOptions*>(&o) || dynamic_cast<const AdamWOptions*>(&o)) return 1.0;
+  return 1.0 / (1.0 - momentum_of(o));
 }
 
 }  // namespace
@@ -126,7 +134,7 @@ bool PrimalMetric::prepare(const torch::Tensor& loss) {
       if (!moments) return false;
       scale = *moments;
     }
-    weight_[k] = lr / scale / (1.0 - momentum_of(p.options()));  // SGD's momentum: above
+    weight_[k] = lr / scale * amplification_of(p.options());
   }
   return true;
 }

@@ -32,7 +32,9 @@ struct PrimalParameter {
 /// c = p / ||a||_P^2 would grow with it without end. For them P = lr / rms(grad f) over each
 /// parameter tensor (the optimizer's tensors together when the loss does not reach the tensor,
 /// the second moments' rms when it reaches none of them): the step per unit gradient that the
-/// loss alone would give (scale free, like the optimizer). Per tensor, because the optimizer
+/// loss alone would give (scale free, like the optimizer). RMSprop's momentum buffer sums past
+/// steps, so its P is divided by 1 - momentum as SGD's; Adam's and AdamW's first moment is an
+/// average, so theirs is not. Per tensor, because the optimizer
 /// normalises each coordinate by its own gradient: L0 gates whose loss gradient is far smaller
 /// than the weights' move far more per unit gradient than an rms over all parameters says.
 class PrimalMetric {

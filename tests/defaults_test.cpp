@@ -123,6 +123,38 @@ TEST(Default, SolvesASmallQpWithAnEqualityAndAnActiveInequality) {
   EXPECT_NEAR(qp.problem.multiplier_values(qp.cap).item<double>(), 2.4, 1e-7);
 }
 
+// With Adam the step per unit gradient is P = lr / rms(grad f) over the tensor: Adam's first
+// moment is an average (beta1 m + (1 - beta1) g), so a steady gradient moves lr * g / sqrt(v)
+// per step, with no 1 / (1 - beta1) of a heavy ball's buffer. At x = (0, 0, 0) the loss
+// gradient is 2 (x - a) = (-2, -1, 0.4): rms = sqrt(5.16 / 3); P = 0.01 / rms. The cap's
+// gradient is (1, 0, 0): c = 0.4 / P = 40 rms = 52.46 (with the heavy ball's factor it would
+// be 10 times smaller), and the sum's (1, 1, 1): c = 0.4 / (3 P).
+TEST(Default, ReadsAdamsStepPerUnitGradientWithoutAHeavyBallFactor) {
+  SmallQp qp;
+  auto adam = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{qp.x},
+                                                   torch::optim::AdamOptions(0.01));
+  auto opt = feasible::make_default_optimizer(qp.problem, adam);
+  opt->step([&] { return qp(); });
+  const double P = 0.01 / std::sqrt(5.16 / 3);
+  EXPECT_NEAR(opt->penalty(qp.cap).item<double>(), 0.4 / P, 1e-9);
+  EXPECT_NEAR(opt->penalty(qp.sum).item<double>(), 0.4 / (3 * P), 1e-9);
+}
+
+// Adam reaches SmallQp's optimum and its multipliers: at the KKT point the Augmented
+// Lagrangian's gradient is zero, so Adam's first moment and step vanish with it. 1e-8: far
+// above float64 rounding, far below Adam's step size (a run that merely hovers at the step size
+// would miss it by 1e-3).
+TEST(Default, SolvesTheSmallQpWithAdam) {
+  SmallQp qp;
+  auto adam = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{qp.x},
+                                                   torch::optim::AdamOptions(0.01));
+  auto opt = feasible::make_default_optimizer(qp.problem, adam);
+  for (int t = 0; t < 3000; ++t) opt->step([&] { return qp(); });
+  EXPECT_TRUE(torch::allclose(qp.x.detach(), dvec({0.1, 0.8, 0.1}), 0, 1e-8)) << qp.x;
+  EXPECT_NEAR(qp.problem.multiplier_values(qp.sum).item<double>(), -0.6, 1e-8);
+  EXPECT_NEAR(qp.problem.multiplier_values(qp.cap).item<double>(), 2.4, 1e-8);
+}
+
 // Runs SmallQp for `steps` with SGD at `lr`; the iterates.
 torch::Tensor run_qp(double loss_scale, double constraint_scale, double lr, int steps,
                      bool adam = false, torch::Tensor* multipliers = nullptr) {

@@ -111,7 +111,7 @@ void add_sparsity_options(CLI::App& reproduce, RunConfig& config, CLI::Option* q
   reproduce
       .add_option("--epochs", config.epochs,
                   "sparsity, recall, per-example: epochs of every training run, 1..100000 "
-                  "(sparsity: 15, 12 with --quick, 150 with --paper; recall: 12, 6 with "
+                  "(sparsity: 15, 12 with --quick, 150 with --paper; recall: 24, 6 with "
                   "--quick; per-example: 8); fairness: full-batch steps of every run (1,500, "
                   "600 with --quick)")
       ->type_name("N")

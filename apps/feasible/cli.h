@@ -42,7 +42,7 @@ struct RunConfig {
   bool quiet = false;
   /// Epochs of every training run of `sparsity`, `recall` and `per-example` (`--epochs`),
   /// 1..100000; 0 keeps each mode's default (sparsity: 15 full, 12 quick, 150 with --paper;
-  /// recall: 12 full, 6 quick; per-example: 8).
+  /// recall: 24 full, 6 quick; per-example: 8).
   int epochs = 0;
   /// The paper's training settings for `sparsity` (`--paper`): all 60,000 training examples,
   /// Adam 1e-3 for the gate parameters too, 150 epochs unless --epochs says otherwise.

@@ -84,6 +84,7 @@ std::unique_ptr<FashionTraining> make_fashion_training(
   t->model = make_fashion_mlp(hidden, seed);
   auto adam =
       std::make_shared<torch::optim::Adam>(t->model->parameters(), torch::optim::AdamOptions(lr));
+  t->adam = adam;
   if (constraint != nullptr) {
     t->constraint = t->problem.add_constraint(constraint->first, constraint->second);
     auto made = make_default_optimizer(t->problem, adam);

@@ -76,6 +76,7 @@ struct FashionTraining {
   Constraint constraint;  ///< undefined for the unconstrained run
   std::unique_ptr<ConstrainedOptimizer> optimizer;
   DefaultOptimizer* default_optimizer = nullptr;  ///< `optimizer` for the default's run, else null
+  std::shared_ptr<torch::optim::Adam> adam;       ///< the primal optimizer (every run's)
 };
 
 /// make_fashion_mlp(hidden, seed) with Adam at `lr`; with `constraint` (a name and its options)

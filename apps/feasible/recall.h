@@ -30,9 +30,12 @@ struct RecallSettings {
   int64_t epochs = 0;        ///< passes over the training examples (--epochs overrides)
   int64_t batch_size = 256;  ///< mini-batch size
   int64_t hidden = 128;      ///< the MLP 784-hidden-10 (ReLU)
-  double lr = 1e-3;          ///< Adam's step, every run
-  double target = 0.8;       ///< required recall of every class
-  uint64_t seed = 0;         ///< model initialisation and batch order (every run the same)
+  double lr = 1e-3;          ///< Adam's step, every run (its peak with the cosine schedule)
+  /// Every run decays Adam's step from lr to 0 over the run with the cosine schedule
+  /// lr (1 + cos(pi t / T)) / 2 (t the step, T the run's steps); false keeps lr throughout.
+  bool cosine_schedule = true;
+  double target = 0.8;  ///< required recall of every class
+  uint64_t seed = 0;    ///< model initialisation and batch order (every run the same)
   /// The validated run: one dual step (ConstrainedOptimizer::dual_step) after every this many
   /// training steps; 1 gives the multipliers as many updates as the default run's.
   int64_t dual_every = 1;
@@ -46,7 +49,7 @@ struct RecallSettings {
 };
 
 /// The settings of a command line: quick (20,000 training and 5,000 validation examples, 6
-/// epochs) or full (50,000 and 10,000, 12 epochs).
+/// epochs) or full (50,000 and 10,000, 24 epochs).
 RecallSettings recall_settings(const RunConfig& config);
 
 /// The state before training (epoch 0) or at the end of an epoch, on the training subset and

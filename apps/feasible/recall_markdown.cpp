@@ -37,8 +37,9 @@ std::string settings_section(const RecallOutcome& o) {
      << "- Mode: " << s.mode << ". Data: Fashion-MNIST from `" << o.data_dir << "`, the first "
      << o.train_examples << " training examples (trained on), the next " << o.validation_examples
      << " as the validation split (never trained on), " << o.test_examples << " test examples.\n"
-     << "- Model: MLP 784-" << s.hidden << "-10 (ReLU); Adam " << fmt(s.lr, 3) << "; batch "
-     << s.batch_size << "; " << s.epochs << " epochs; seed " << s.seed
+     << "- Model: MLP 784-" << s.hidden << "-10 (ReLU); Adam " << fmt(s.lr, 3)
+     << (s.cosine_schedule ? ", decayed to 0 over the run (cosine schedule, every run)" : "")
+     << "; batch " << s.batch_size << "; " << s.epochs << " epochs; seed " << s.seed
      << " (every run starts from the same model and sees the same batches).\n"
      << "- Default: one dense constraint of 10 entries, target - (mean predicted probability of "
         "the true class) <= 0, with the batch's 0-1 recall as strict violation: its multipliers "

@@ -120,6 +120,9 @@ nlohmann::json settings_json(const RecallOutcome& o) {
       "the first train_examples training examples are trained on; the next validation_examples "
       "are the validation split, never trained on; the test set is the 10,000 t10k examples";
   j["target_recall"] = s.target;
+  j["lr_schedule"] = s.cosine_schedule
+                         ? "cosine: lr (1 + cos(pi t / T)) / 2 over the run's T steps, every run"
+                         : "constant";
   j["constraint"] =
       "one dense constraint of 10 entries: per class, target - mean predicted probability of "
       "the true class over the batch's examples of the class (primal); target - the batch's "

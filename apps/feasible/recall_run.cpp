@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "apps/feasible/fashion.h"
 #include "apps/feasible/recall.h"
@@ -168,6 +169,17 @@ std::string run_label(Method method, const RecallSettings& s, double margin) {
   return "unconstrained";
 }
 
+/// Adam's step at training step t of T: s.lr without a schedule, else the cosine schedule
+/// s.lr (1 + cos(pi t / T)) / 2 (Loshchilov and Hutter, SGDR, ICLR 2017; no restarts), which
+/// ends near 0 so that the last iterate, which the checks read, is not one noisy step.
+void set_learning_rate(torch::optim::Adam& adam, const RecallSettings& s, int64_t t, int64_t T) {
+  const double lr =
+      s.cosine_schedule
+          ? s.lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(t) / static_cast<double>(T)))
+          : s.lr;
+  for (auto& group : adam.param_groups()) group.options().set_lr(lr);
+}
+
 /// One run from the seeded model (every run the same model and batch order).
 RecallRun train_one(const FashionData& data, const RecallSettings& s, Method method, double margin,
                     Progress& progress) {
@@ -185,10 +197,13 @@ RecallRun train_one(const FashionData& data, const RecallSettings& s, Method met
   RecallStreams streams(data, s);
   BestIterate keeper;
   int64_t steps = 0;
+  int64_t step_count = 0;
+  const int64_t total_steps = s.epochs * ((data.train.size() + s.batch_size - 1) / s.batch_size);
   for (int64_t epoch = 1; epoch <= s.epochs; ++epoch) {
     const auto start = Clock::now();
     loader.start_epoch();
     while (auto batch = loader.next()) {
+      set_learning_rate(*t->adam, s, step_count++, total_steps);
       t->optimizer->step([&] {
         return training_state(method, model, *batch, t->constraint, s.target, margin, streams);
       });
@@ -229,7 +244,7 @@ RecallSettings recall_settings(const RunConfig& config) {
     s.mode = "full";
     s.train_examples = 50000;
     s.validation_examples = 10000;
-    s.epochs = 12;
+    s.epochs = 24;
   }
   if (config.epochs > 0) s.epochs = config.epochs;
   return s;

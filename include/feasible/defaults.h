@@ -35,7 +35,9 @@ struct DefaultOptions {
 ///   c = p / ||grad g||_P^2,   p = 0.4,
 ///
 /// where ||a||_P^2 = sum_k P_k a_k^2 and P is the primal optimizers' step per unit gradient
-/// (SGD: lr / (1 - momentum); Adam, AdamW, RMSprop, Adagrad: lr / (sqrt(second moment) + eps)):
+/// (SGD: lr / (1 - momentum); Adam, AdamW, RMSprop, Adagrad: lr / rms(grad f) over each
+/// parameter tensor, RMSprop's divided by 1 - momentum as SGD's, Adam's first moment being an
+/// average that adds no such factor):
 /// one primal step along the constraint's own gradient then removes about a fraction p of its
 /// violation, whatever the scale of the constraint, of the loss or of the step. The base
 /// multiplier moves by beta c g per step, beta = 0.25 (1 - m) with m the largest momentum of
