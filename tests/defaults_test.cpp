@@ -110,17 +110,28 @@ struct SmallQp {
 
 // With x_0 = 0.1 active: x_1 - a_1 = x_2 - a_2 = -nu/2 and x_1 + x_2 = 0.9, so x_1 = 0.8,
 // x_2 = 0.1, nu = -0.6 (the equality's multiplier, from 2 (x_1 - a_1) + nu = 0), and the cap's
-// multiplier mu = -2 (0.1 - 1) - nu = 2.4 >= 0.
+// multiplier mu = -2 (0.1 - 1) - nu = 2.4 >= 0. SGD and Adam both reach them: at the KKT point
+// the Augmented Lagrangian's gradient is zero, so Adam's first moment and step vanish with it
+// (a run that merely hovered at Adam's step size would miss by 1e-3). Tolerances: far above
+// float64 rounding, far below either step size.
 TEST(Default, SolvesASmallQpWithAnEqualityAndAnActiveInequality) {
-  SmallQp qp;
-  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{qp.x},
-                                                 torch::optim::SGDOptions(0.1));
-  auto opt = feasible::make_default_optimizer(qp.problem, sgd);
-  for (int t = 0; t < 2000; ++t) opt->step([&] { return qp(); });
-  const torch::Tensor expected = dvec({0.1, 0.8, 0.1});
-  EXPECT_TRUE(torch::allclose(qp.x.detach(), expected, 0, 1e-8)) << qp.x;
-  EXPECT_NEAR(qp.problem.multiplier_values(qp.sum).item<double>(), -0.6, 1e-7);
-  EXPECT_NEAR(qp.problem.multiplier_values(qp.cap).item<double>(), 2.4, 1e-7);
+  for (const bool adam : {false, true}) {
+    SCOPED_TRACE(adam ? "Adam" : "SGD");
+    SmallQp qp;
+    std::shared_ptr<torch::optim::Optimizer> primal;
+    if (adam) {
+      primal = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{qp.x},
+                                                    torch::optim::AdamOptions(0.01));
+    } else {
+      primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{qp.x},
+                                                   torch::optim::SGDOptions(0.1));
+    }
+    auto opt = feasible::make_default_optimizer(qp.problem, primal);
+    for (int t = 0; t < 3000; ++t) opt->step([&] { return qp(); });
+    EXPECT_TRUE(torch::allclose(qp.x.detach(), dvec({0.1, 0.8, 0.1}), 0, 1e-8)) << qp.x;
+    EXPECT_NEAR(qp.problem.multiplier_values(qp.sum).item<double>(), -0.6, 1e-7);
+    EXPECT_NEAR(qp.problem.multiplier_values(qp.cap).item<double>(), 2.4, 1e-7);
+  }
 }
 
 // With Adam the step per unit gradient is P = lr / rms(grad f) over the tensor: Adam's first
@@ -138,21 +149,6 @@ TEST(Default, ReadsAdamsStepPerUnitGradientWithoutAHeavyBallFactor) {
   const double P = 0.01 / std::sqrt(5.16 / 3);
   EXPECT_NEAR(opt->penalty(qp.cap).item<double>(), 0.4 / P, 1e-9);
   EXPECT_NEAR(opt->penalty(qp.sum).item<double>(), 0.4 / (3 * P), 1e-9);
-}
-
-// Adam reaches SmallQp's optimum and its multipliers: at the KKT point the Augmented
-// Lagrangian's gradient is zero, so Adam's first moment and step vanish with it. 1e-8: far
-// above float64 rounding, far below Adam's step size (a run that merely hovers at the step size
-// would miss it by 1e-3).
-TEST(Default, SolvesTheSmallQpWithAdam) {
-  SmallQp qp;
-  auto adam = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{qp.x},
-                                                   torch::optim::AdamOptions(0.01));
-  auto opt = feasible::make_default_optimizer(qp.problem, adam);
-  for (int t = 0; t < 3000; ++t) opt->step([&] { return qp(); });
-  EXPECT_TRUE(torch::allclose(qp.x.detach(), dvec({0.1, 0.8, 0.1}), 0, 1e-8)) << qp.x;
-  EXPECT_NEAR(qp.problem.multiplier_values(qp.sum).item<double>(), -0.6, 1e-8);
-  EXPECT_NEAR(qp.problem.multiplier_values(qp.cap).item<double>(), 2.4, 1e-8);
 }
 
 // Runs SmallQp for `steps` with SGD at `lr`; the iterates.
