@@ -116,7 +116,9 @@ bool PrimalMetric::prepare(const torch::Tensor& loss) {
     const PrimalParameter& p = params_[k];
     const double lr = p.options().get_lr();
     if (!adaptive(p.optimizer)) {
-      weight_[k] = lr / (1.0 - static_cast<const SGDOptions&>(p.options()).momentum());
+      // A steady gradient g fills SGD's buffer to (1 - dampening) g / (1 - momentum).
+      const auto& o = static_cast<const SGDOptions&>(p.options());
+      weight_[k] = o.momentum() > 0 ? lr * (1.0 - o.dampening()) / (1.0 - o.momentum()) : lr;
       continue;
     }
     // The optimizer normalises each coordinate by its own gradient's size: the loss gradient's

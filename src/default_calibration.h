@@ -26,17 +26,17 @@ struct PrimalParameter {
 };
 
 /// The primal optimizers' step per unit gradient, P: one primal step moves a parameter by about
-/// -P * gradient. SGD: lr / (1 - momentum), exactly. Adam, AdamW, RMSprop, Adagrad normalise
-/// the gradient by its own running size, and that size includes the multipliers' terms, so a
-/// P read from their second moments would shrink as the penalty grows and the penalty
-/// c = p / ||a||_P^2 would grow with it without end. For them P = lr / rms(grad f) over each
-/// parameter tensor (the optimizer's tensors together when the loss does not reach the tensor,
-/// the second moments' rms when it reaches none of them): the step per unit gradient that the
-/// loss alone would give (scale free, like the optimizer). RMSprop's momentum buffer sums past
-/// steps, so its P is divided by 1 - momentum as SGD's; Adam's and AdamW's first moment is an
-/// average, so theirs is not. Per tensor, because the optimizer
-/// normalises each coordinate by its own gradient: L0 gates whose loss gradient is far smaller
-/// than the weights' move far more per unit gradient than an rms over all parameters says.
+/// -P * gradient. SGD: lr (1 - dampening) / (1 - momentum), exactly. Adam, AdamW, RMSprop, Adagrad
+/// normalise the gradient by its own running size, and that size includes the multipliers' terms,
+/// so a P read from their second moments would shrink as the penalty grows and the penalty c = p /
+/// ||a||_P^2 would grow with it without end. For them P = lr / rms(grad f) over each parameter
+/// tensor (the optimizer's tensors together when the loss does not reach the tensor, the second
+/// moments' rms when it reaches none of them): the step per unit gradient that the loss alone would
+/// give (scale free, like the optimizer). RMSprop's momentum buffer sums past steps, so its P is
+/// divided by 1 - momentum as SGD's; Adam's and AdamW's first moment is an average, so theirs is
+/// not. Per tensor, because the optimizer normalises each coordinate by its own gradient: L0 gates
+/// whose loss gradient is far smaller than the weights' move far more per unit gradient than an rms
+/// over all parameters says.
 class PrimalMetric {
  public:
   /// Throws (naming the optimizer) unless every optimizer is a supported type.

@@ -175,7 +175,8 @@ std::string run_label(Method method, const RecallSettings& s, double margin) {
 void set_learning_rate(torch::optim::Adam& adam, const RecallSettings& s, int64_t t, int64_t T) {
   const double lr =
       s.cosine_schedule
-          ? s.lr * 0.5 * (1 + std::cos(M_PI * static_cast<double>(t) / static_cast<double>(T)))
+          ? s.lr * 0.5 *
+                (1 + std::cos(std::acos(-1.0) * static_cast<double>(t) / static_cast<double>(T)))
           : s.lr;
   for (auto& group : adam.param_groups()) group.options().set_lr(lr);
 }

@@ -35,8 +35,8 @@ struct DefaultOptions {
 ///   c = p / ||grad g||_P^2,   p = 0.4,
 ///
 /// where ||a||_P^2 = sum_k P_k a_k^2 and P is the primal optimizers' step per unit gradient
-/// (SGD: lr / (1 - momentum); Adam, AdamW, RMSprop, Adagrad: lr / rms(grad f) over each
-/// parameter tensor, RMSprop's divided by 1 - momentum as SGD's, Adam's first moment being an
+/// (SGD: lr (1 - dampening) / (1 - momentum); Adam, AdamW, RMSprop, Adagrad: lr / rms(grad f) over
+/// each parameter tensor, RMSprop's divided by 1 - momentum as SGD's, Adam's first moment being an
 /// average that adds no such factor):
 /// one primal step along the constraint's own gradient then removes about a fraction p of its
 /// violation, whatever the scale of the constraint, of the loss or of the step. The base
