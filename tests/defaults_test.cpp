@@ -148,8 +148,8 @@ TEST(Default, SolvesASmallQpWithAnEqualityAndAnActiveInequality) {
 // buffer fills to (1 - dampening) g / (1 - momentum): P = lr (1 - dampening) / (1 - momentum).
 // The cap's gradient is (1, 0, 0), so c = 0.4 / P; the sum's is (1, 1, 1), so c = 0.4 / (3 P).
 // SGD's stability factor (docs/defaults.md) is 1 on this well-conditioned problem, so its penalty
-// is the plain rule's. Tolerance 1e-9 relative: float64 rounding of a few operations, far below the factors of 2-10
-// that the rules differ by.
+// is the plain rule's. Tolerance 1e-9 relative: float64 rounding of a few operations, far below the
+// factors of 2-10 that the rules differ by.
 TEST(Default, ReadsEachOptimizersStepPerUnitGradient) {
   const double r = std::sqrt(5.16 / 3), lr = 0.01;
   using namespace torch::optim;
