@@ -199,14 +199,31 @@ struct Setting {
   int64_t constraint = 0;
   size_t first = 0, count = 0;
   double balance = 0;  // the largest entry's ||grad f||_P / ||grad g||_P on g's coordinates
+  bool visit = false;  // set by the per-visit rule (penalty and interval in units of u)
 };
+
+// The per-visit rule's penalty and interval for `s` (an indexed inequality constraint with
+// violations `v`): u = ||grad f||_P / ||grad sum_i v_i||_P. `loss_norm` caches ||grad f||_P^2
+// over the calls of one calibration (negative: not computed yet). False, with nothing set,
+// when u is not a positive finite number (a loss or a sum without gradient here).
+bool set_visit(Setting& s, const torch::Tensor& v, const Evaluation& eval,
+               const PrimalMetric& metric, const VisitRule& rule, double& loss_norm) {
+  if (loss_norm < 0) loss_norm = metric.squared_norm(gradient(eval.state.loss, metric));
+  const double u = std::sqrt(loss_norm / metric.squared_norm(gradient(v.sum(), metric)));
+  if (!std::isfinite(u) || !(u > 0)) return false;
+  s.penalty = torch::full({}, rule.step * u, torch::kFloat64);
+  s.range.second = std::min(s.range.second, rule.cap * u);
+  s.visit = true;
+  return true;
+}
 
 // The penalties c = fraction / ||grad g||_P^2 of every observed constraint, and the directions
 // they act along (one per entry of a small dense constraint, else one random-sign sum).
 std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetric& metric,
-                                       double fraction, uint64_t seed,
+                                       double fraction, uint64_t seed, const VisitRule* visit,
                                        std::vector<PenaltyNormal>& normals) {
   std::vector<Setting> settings;
+  double loss_norm = -1;
   for (const auto& item : eval.items) {
     const Constraint& c = item.constraint;
     if (!c.multiplier() || !item.state->contributes_to_primal() || !item.v.requires_grad()) {
@@ -219,7 +236,10 @@ std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetri
               static_cast<int64_t>(c.index()),
               normals.size(),
               0};
-    if (!item.idx.defined() && v.numel() <= 32) {
+    if (visit && visit_rule_applies(eval, item) &&
+        set_visit(s, v, eval, metric, *visit, loss_norm)) {
+      // no direction: the rule's steps are bounded by its cap, not by the curvature measure
+    } else if (!item.idx.defined() && v.numel() <= 32) {
       std::vector<double> c_per_entry(v.numel());
       for (int64_t j = 0; j < v.numel(); ++j) {
         auto g = gradient(v[j], metric);
@@ -296,16 +316,46 @@ std::pair<double, double> capped_range(const Setting& s, const PrimalMetric& met
 
 }  // namespace
 
+bool visit_rule_applies(const Evaluation& eval, const Evaluation::Item& item) {
+  return item.idx.defined() && item.constraint.kind() == ConstraintKind::kInequality &&
+         eval.state.loss.defined() && eval.state.loss.requires_grad();
+}
+
+void visit_directions(const Evaluation& eval) {
+  torch::NoGradGuard no_grad;
+  for (const auto& item : eval.items) {
+    const Constraint& c = item.constraint;
+    if (!c.multiplier() || !item.state->contributes_to_dual() || !item.sidx.defined() ||
+        item.sidx.numel() == 0 || !visit_rule_applies(eval, item)) {
+      continue;
+    }
+    torch::Tensor grad = c.multiplier()->parameters()[0].mutable_grad();
+    if (!grad.defined() || grad.is_sparse()) continue;
+    const torch::Tensor s = item.s.reshape({-1});
+    const torch::Tensor finite = torch::isfinite(s);
+    const torch::Tensor positive = s.gt(0).logical_and(finite);
+    torch::Tensor up = positive;
+    if (positive.any().item<bool>())
+      up = positive.logical_and(s.le(s.masked_select(positive).median()));
+    const torch::Tensor idx = item.sidx.reshape({-1}).to(grad.device());
+    // the gradient is the negated ascent direction; where an index repeats, up wins
+    grad.index_fill_(0, idx.masked_select(finite.logical_and(up.logical_not()).to(idx.device())),
+                     1.0);
+    grad.index_fill_(0, idx.masked_select(up.to(idx.device())), -1.0);
+  }
+}
+
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
                          double fraction, uint64_t seed, CurvatureOptions* curvature, bool measure,
-                         double balance_cap) {
+                         double balance_cap, const VisitRule* visit) {
   if (metric.parameters().empty()) return false;
   if (!metric.prepare(eval.state.loss)) {
     metric.release();
     return false;
   }
   std::vector<PenaltyNormal> normals;
-  const std::vector<Setting> settings = measure_penalties(eval, metric, fraction, seed, normals);
+  const std::vector<Setting> settings =
+      measure_penalties(eval, metric, fraction, seed, visit, normals);
   const bool stable = curvature && metric.exact() && !normals.empty();
   std::vector<torch::Tensor> shares(settings.size());
   double measured = 1;
@@ -314,6 +364,11 @@ bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::Au
   }
   for (size_t k = 0; k < settings.size(); ++k) {
     const Setting& s = settings[k];
+    if (s.visit) {
+      dual.set_penalty(s.param, s.penalty, s.range.first, s.range.second,
+                       torch::ones({}, torch::kFloat64));
+      continue;
+    }
     double factor = measured;
     const auto* st = dual.state_of(s.param);
     if (stable && !measure && st) {  // reuse what the last measurement left in the state

@@ -120,6 +120,27 @@ struct CurvatureOptions {
   bool warned = false;  ///< whether the warning "no double backward" was given (once)
 };
 
+/// The per-visit rule of indexed inequality constraints (DefaultOptimizer::kVisitStep,
+/// kVisitCap; docs/defaults.md, "Indexed constraints"): in units of u = ||grad f||_P /
+/// ||grad sum_i g_i||_P, the weight at which one observed entry's term equals its share of a
+/// mean loss, the penalty is `step` u and the multipliers stay within [0, `cap` u].
+struct VisitRule {
+  double step = 0;  ///< the penalty in units of u (the base multiplier moves by it per visit)
+  double cap = 0;   ///< the multipliers' upper end in units of u
+};
+
+/// Whether the per-visit rule drives `item`: an indexed inequality constraint of a problem whose
+/// loss depends on the parameters (a problem without a loss keeps the shared-penalty rule).
+bool visit_rule_applies(const Evaluation& eval, const Evaluation::Item& item);
+
+/// Replaces the dual gradient that write_dual_gradients() left on each observed entry of the
+/// constraints the per-visit rule drives by a unit step: up (ascent 1) for an entry whose
+/// violation is positive and at most the median of the batch's positive violations, down
+/// (ascent -1, toward 0) for every other finite entry; non-finite entries keep theirs, for the
+/// engine's non-finite check. With the rule's penalty c and share 1 the multiplier then moves by
+/// c per visit, whatever the violations' scale. Call after write_dual_gradients().
+void visit_directions(const Evaluation& eval);
+
 /// Sets the penalties of every observed constraint of `eval` in `dual` (see DefaultOptimizer).
 /// `seed` drives the random signs of the shared-penalty estimate. With `curvature` and an exact
 /// metric (SGD), the penalties are scaled by the stability factor theta and each entry's base
@@ -128,9 +149,12 @@ struct CurvatureOptions {
 /// adaptive metric and `balance_cap` > 0, the multipliers of a dense constraint of up to 32
 /// entries get the interval [-cap, cap] (intersected with their own bounds), cap =
 /// balance_cap * the largest entry's ||grad f||_P / ||grad g||_P on g's coordinates. Returns
-/// false when P is not known yet (nothing set).
+/// false when P is not known yet (nothing set). With `visit`, the constraints that
+/// visit_rule_applies() names get its penalty, share 1 and interval (no stability factor; their
+/// directions are left out of the curvature measure); without it, the shared-penalty rule.
 bool calibrate_penalties(const Evaluation& eval, PrimalMetric& metric, optim::AugmentedDual& dual,
                          double fraction, uint64_t seed, CurvatureOptions* curvature = nullptr,
-                         bool measure = false, double balance_cap = 0);
+                         bool measure = false, double balance_cap = 0,
+                         const VisitRule* visit = nullptr);
 }  // namespace detail
 }  // namespace feasible

@@ -41,6 +41,8 @@ struct DefaultOptimizer::Calibration {
 
 namespace {
 
+const detail::VisitRule kVisit{DefaultOptimizer::kVisitStep, DefaultOptimizer::kVisitCap};
+
 // Every rank's penalties (and the multipliers' intervals, which the saturation cap sets from the
 // batch) become rank 0's (the calibration read each rank's own batch). The list has the same
 // length on every rank: make_dual() gives every multiplier a state with a (zero) penalty at
@@ -127,13 +129,14 @@ StepResult DefaultOptimizer::step(const Closure& closure) {
     if (cal.dual && cal.schedule.due(e.iteration_)) {
       if (detail::calibrate_penalties(eval, cal.metric, *cal.dual, kPenaltyFraction,
                                       static_cast<uint64_t>(e.iteration_), &cal.curvature,
-                                      cal.schedule.measures(), kBalanceCap)) {
+                                      cal.schedule.measures(), kBalanceCap, &kVisit)) {
         ++cal.count;
       }
       // Data-parallel: each rank calibrated on its own batch; all use rank 0's penalties.
       if (e.sync_) share_penalties(*e.sync_, problem(), *cal.dual);
     }
     e.write_dual_gradients(eval);
+    if (cal.dual) detail::visit_directions(eval);
     if (e.checked_dual_step(eval, result, tx, Taken::kDual) &&
         e.backward(eval, result, Stage::kFirst, Taken::kDual)) {  // uses lambda_{t+1}
       e.record(eval, result);

@@ -616,3 +616,86 @@ TEST(AugmentedDual, TheInPlacePathEqualsTheTensorPath) {
 }
 
 }  // namespace
+
+// The per-visit rule of an indexed inequality constraint, by hand. f = x (gradient 1), g_i =
+// w_i x - e_i on five entries, all observed, with w = (1, 2, 1, 1, 1): u = |grad f| / |sum_i
+// w_i| = 1/6 (P cancels). At x = 1 the violations are (0.5, 0.2, 0.8, -0.5, 0.1); the positive
+// ones' median (torch's lower median of four) is 0.2, so entries 1 and 4 go up by u per visit
+// and the others stay at 0 (down, clamped). The primal step is 1e-9, too small to reorder the
+// violations. After one step lambda = u on entries 1 and 4; after six, the cap 4u.
+TEST(Default, AnIndexedConstraintsPerVisitRuleByHand) {
+  Problem problem;
+  const Constraint c = problem.add_constraint(
+      "per_example",
+      f64(ConstraintKind::kInequality, 5).multiplier(feasible::MultiplierKind::kIndexed));
+  auto x = torch::ones({1}, torch::kFloat64).requires_grad_();
+  const torch::Tensor w = dvec({1, 2, 1, 1, 1}), e = dvec({0.5, 1.8, 0.2, 1.5, 0.9});
+  const torch::Tensor idx = torch::arange(5);
+  auto opt = feasible::make_default_optimizer(
+      problem, std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                   torch::optim::SGDOptions(1e-9)));
+  auto closure = [&] {
+    ProblemState s(x.sum());
+    s.observe(c, ConstraintState(w * x - e).indices(idx));
+    return s;
+  };
+  const double u = 1.0 / 6.0, k = feasible::DefaultOptimizer::kVisitCap;
+  const torch::Tensor up = dvec({0, 1, 0, 0, 1});
+  opt->step(closure);
+  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), u * up, 0, 1e-15))
+      << problem.multiplier_values(c);
+  EXPECT_NEAR(opt->penalty(c).max().item<double>(), feasible::DefaultOptimizer::kVisitStep * u,
+              1e-15);
+  for (int t = 0; t < 2; ++t) opt->step(closure);
+  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), 3 * u * up, 0, 1e-15))
+      << problem.multiplier_values(c);
+  for (int t = 0; t < 3; ++t) opt->step(closure);
+  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), k * u * up, 0, 1e-15))
+      << "held at the cap: " << problem.multiplier_values(c);
+}
+
+// Runs a per-example bound ((a_i x - y_i)^2 <= 0.05, eight examples in two batches of four, f
+// the batch's mean of the same losses) for 40 SGD steps; the iterates and the multipliers.
+torch::Tensor run_per_example(double loss_scale, double constraint_scale, double lr,
+                              torch::Tensor* multipliers) {
+  Problem problem;
+  const Constraint c = problem.add_constraint(
+      "per_example",
+      f64(ConstraintKind::kInequality, 8).multiplier(feasible::MultiplierKind::kIndexed));
+  auto x = dvec({0.5, -0.3}).requires_grad_();
+  const torch::Tensor i = torch::arange(8, torch::kFloat64);
+  const torch::Tensor a = torch::stack({torch::cos(i), torch::sin(1.7 * i)}, 1);
+  const torch::Tensor y = 0.3 * i - 1;
+  auto opt = feasible::make_default_optimizer(
+      problem, std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                   torch::optim::SGDOptions(lr)));
+  for (int t = 0; t < 40; ++t) {
+    const torch::Tensor idx = torch::arange(4) + 4 * (t % 2);
+    opt->step([&] {
+      const torch::Tensor loss = (a.index_select(0, idx).matmul(x) - y.index_select(0, idx)).pow(2);
+      ProblemState s(loss_scale * loss.mean());
+      s.observe(c, ConstraintState(constraint_scale * loss - constraint_scale * 0.05).indices(idx));
+      return s;
+    });
+  }
+  *multipliers = problem.multiplier_values(c);
+  return x.detach().clone();
+}
+
+// The rule is invariant to the scale of the constraint (u scales as 1/s, the median rule reads
+// only the order of the violations) and to the loss scale with the SGD step scaled inversely (u
+// scales with the loss). Tolerance: as IsInvariantToTheScaleOfAConstraint.
+TEST(Default, AnIndexedConstraintsRuleIsScaleInvariant) {
+  torch::Tensor lam1, lam1000, lam_loss;
+  const torch::Tensor x1 = run_per_example(1, 1, 0.1, &lam1);
+  ASSERT_GT(lam1.max().item<double>(), 0) << "the rule moved no multiplier";
+  const torch::Tensor x1000 = run_per_example(1, 1000, 0.1, &lam1000);
+  EXPECT_TRUE(torch::allclose(x1, x1000, 0, 1e-12)) << x1 << x1000;
+  EXPECT_TRUE(torch::allclose(lam1, lam1000 * 1000, 1e-10, 1e-12)) << lam1 << lam1000;
+  const torch::Tensor x_loss = run_per_example(1e-3, 1, 100.0, &lam_loss);
+  EXPECT_TRUE(torch::allclose(x1, x_loss, 0, 1e-12)) << x1 << x_loss;
+  EXPECT_TRUE(torch::allclose(lam1 * 1e-3, lam_loss, 1e-10, 1e-15)) << lam1 << lam_loss;
+  torch::Tensor unused;
+  EXPECT_FALSE(torch::allclose(x1, run_per_example(1, 0, 0.1, &unused), 0, 1e-6))
+      << "the constraint changed the trajectory";
+}

@@ -44,7 +44,10 @@ struct DefaultOptions {
 /// the primal optimizers (SGD's momentum, Adam's beta1): a primal step that answers over about
 /// 1 / (1 - m) steps needs a gentler integral term. Indexed constraints, and dense ones of
 /// more than 32 entries, take one penalty for all entries, from the gradient of a random-sign
-/// sum of the observed entries (which also weighs the entries' primal terms like a mean).
+/// sum of the observed entries (which also weighs the entries' primal terms like a mean), except
+/// indexed inequality constraints of a problem with a loss, which take the per-visit rule
+/// (kVisitStep, kVisitCap): each entry's multiplier moves by one unit per visit, up for the
+/// batch's milder half of the violators, down for the rest.
 ///
 /// With an adaptive primal optimizer (Adam, AdamW, RMSprop, Adagrad), each entry's multiplier
 /// of a dense constraint of up to 32 entries is held within kBalanceCap times its balance
@@ -81,6 +84,14 @@ class DefaultOptimizer : public ConstrainedOptimizer {
   /// one active constraint grad f = -lambda* grad g, so lambda* is the balance multiplier
   /// itself; the factor 2 leaves room for coupled constraints and minibatch noise.
   static constexpr double kBalanceCap = 2.0;
+  /// Indexed inequality constraints (a per-example bound; docs/defaults.md, "Indexed
+  /// constraints"): in units of u = ||grad f||_P / ||grad sum_i g_i||_P over the batch's observed
+  /// entries (for a mean loss over a batch of B examples and per-example g_i = that example's
+  /// loss, u = 1 / B: one example's weight in the mean), each entry's multiplier moves by
+  /// kVisitStep u at each visit, up when its violation is positive and at most the median of the
+  /// batch's positive violations, down toward 0 otherwise, and stays within [0, kVisitCap u].
+  static constexpr double kVisitStep = 1.0;
+  static constexpr double kVisitCap = 4.0;
 
  private:
   struct Calibration;
