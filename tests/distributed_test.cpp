@@ -337,7 +337,9 @@ TEST(Distributed, BitIdenticalWithNuPI) { bit_identical(Dual::kNuPI, Groups::kOv
 TEST(Distributed, BitIdenticalWithAdam) { bit_identical(Dual::kAdam, Groups::kDisjoint); }
 
 // make_default_optimizer calibrates its penalties from the loss's and the violations' gradients,
-// which differ between shards: every rank must use the same calibration (rank 0's).
+// which differ between shards: every rank must use the same calibration (rank 0's). A
+// per-example constraint (indexed, the per-visit rule) takes its up/down directions from the
+// exchanged violations of every rank's examples, so its multipliers agree too.
 TEST(Distributed, BitIdenticalWithTheDefaultOptimizer) {
   const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
     auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000).check_every(1));
@@ -345,6 +347,9 @@ TEST(Distributed, BitIdenticalWithTheDefaultOptimizer) {
     feasible::Problem problem;
     const auto moments = problem.add_constraint(
         "moments", feasible::ConstraintOptions(feasible::ConstraintKind::kInequality, 2));
+    const auto each = problem.add_constraint(
+        "each", feasible::ConstraintOptions(feasible::ConstraintKind::kInequality, kN)
+                    .multiplier(feasible::MultiplierKind::kIndexed));
     auto primal =
         std::make_shared<torch::optim::SGD>(s.model->parameters(), torch::optim::SGDOptions(0.05));
     auto opt = feasible::make_default_optimizer(
@@ -357,12 +362,16 @@ TEST(Distributed, BitIdenticalWithTheDefaultOptimizer) {
         feasible::ProblemState st(torch::mse_loss(pred, s.y.index_select(0, sh.first)));
         st.observe(moments, feasible::ConstraintState(
                                 torch::stack({pred.mean() + 0.2, (pred * pred).mean() - 0.3})));
+        const torch::Tensor err = (pred - s.y.index_select(0, sh.first)).pow(2);
+        st.observe(each, feasible::ConstraintState(err - 0.05).indices(sh.first));
         return st;
       });
     }
     dp->check_identical();
     TORCH_CHECK(problem.multiplier_values("moments").abs().max().item<double>() > 1e-4,
                 "the multipliers did not move");
+    TORCH_CHECK(problem.multiplier_values("each").max().item<double>() > 0,
+                "the per-example multipliers did not move");
   });
   expect_all_succeeded(out);
 }
