@@ -2,12 +2,12 @@
 // plain unconstrained training (docs/performance.md explains the figures).
 //
 // A plain harness, not Google Benchmark's runner: the variants of one section are timed in
-// alternation (A B C A B C ...), each turn running a block of steps, so that slow drifts of a
-// shared, noisy machine hit every variant alike. It prints per-step medians, standard
-// deviations and minima, and each ratio three ways: the ratio of the medians, the ratio of the
-// minima, and the median (with quartiles) of the per-round ratios (each round times every
-// variant back to back, so that ratio is paired; it is the one compared with the goals).
-// The defaults take about 30 s on a quiet 2-core machine (90 s when other work shares it).
+// alternation (each round all variants, in a new random order), each turn running a block of steps,
+// so that slow drifts of a shared, noisy machine hit every variant alike. It prints per-step
+// medians, standard deviations and minima, and each ratio three ways: the ratio of the medians, the
+// ratio of the minima, and the median (with quartiles) of the per-round ratios (each round times
+// every variant back to back, so that ratio is paired; it is the one compared with the goals). The
+// defaults take about 30 s on a quiet 2-core machine (90 s when other work shares it).
 //
 // Sections:
 //   a  2-D linear classifier (experiment E2's data, docs/experiments.md), full batch of 400,
@@ -27,7 +27,8 @@
 //        --warmup W (steps per variant before timing), --sections abc,
 //        --count-ops N (count ATen operator calls over N steps instead of timing; with
 //        --list-ops, list them by name), --only NAME (only the variants tagged NAME, or if
-//        none, those whose name contains NAME; e.g. for a profiler).
+//        none, those whose name contains NAME; e.g. for a profiler), --adaptive-malloc (leave
+//        glibc's malloc thresholds adaptive; by default they are fixed, see fix_allocator).
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/record_function.h>
 #include <feasible/feasible.h>
@@ -41,10 +42,16 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "bench_util.h"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace {
 
@@ -68,8 +75,27 @@ struct Config {
   std::string sections = "abc";
   int count_ops = 0;  // > 0: count ATen operator calls over this many steps instead of timing
   bool list_ops = false;
-  std::string only;  // non-empty: run only the variants whose name contains this
+  std::string only;          // non-empty: run only the variants whose name contains this
+  bool fixed_malloc = true;  // hold glibc's allocator thresholds constant (see fix_allocator)
 };
+
+// glibc's malloc adapts its mmap threshold to the sizes freed so far and returns memory to the
+// system above a trim threshold, so a block of MLP steps can pay page faults (about 1% of a step
+// in b) or not, depending on what the variant before it left behind: a ratio of two loops then
+// measures their order in the round, not their code (b alone gave 0.83-0.84 for identical
+// work). Holding both thresholds fixed (mmap only above 32 MiB, glibc's largest allowed value,
+// and no trimming) gives every variant the same allocator. Returns what it did, for the header.
+std::string fix_allocator(bool fixed) {
+  if (!fixed) return "glibc malloc's adaptive thresholds (--adaptive-malloc)";
+#if defined(__GLIBC__)
+  const bool ok =
+      mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  return ok ? "malloc thresholds fixed (mmap above 32 MiB, no trim)"
+            : "malloc thresholds NOT fixed (mallopt refused)";
+#else
+  return "the platform's allocator (not glibc: thresholds not fixed)";
+#endif
+}
 
 // ---------------------------------------------------------------- operator counting
 
@@ -157,13 +183,21 @@ void print_op_counts(const char* title, std::vector<Variant>& variants, const Co
   }
 }
 
-// Times every variant in alternation; returns per-step seconds, [variant][round].
+// Times every variant in alternation; returns per-step seconds, [variant][round]. Each round
+// runs the variants in a new random order (a fixed seed, so runs repeat), so that every variant
+// sits at every position and follows every other one equally often on average: what a variant
+// leaves in the caches and the allocator then weighs on all of them alike, not always on the one
+// after it.
 std::vector<std::vector<double>> measure(std::vector<Variant>& variants, int steps, int rounds,
                                          int warmup) {
   for (auto& v : variants) v.run(warmup > 0 ? warmup : steps);
   std::vector<std::vector<double>> t(variants.size());
+  std::vector<size_t> order(variants.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::mt19937 gen(20261201);
   for (int r = 0; r < rounds; ++r) {
-    for (size_t i = 0; i < variants.size(); ++i) {
+    std::shuffle(order.begin(), order.end(), gen);
+    for (const size_t i : order) {
       const auto t0 = Clock::now();
       variants[i].run(steps);
       const auto t1 = Clock::now();
@@ -685,6 +719,8 @@ int main(int argc, char** argv) {
       cfg.list_ops = true;
     } else if (a == "--only" && i + 1 < argc) {
       cfg.only = argv[++i];
+    } else if (a == "--adaptive-malloc") {
+      cfg.fixed_malloc = false;
     } else {
       const Config d;
       std::printf(
@@ -692,7 +728,8 @@ int main(int argc, char** argv) {
           "          [--steps-c K=%d] [--warmup W=one block] [--sections abc]\n"
           "          [--count-ops N [--list-ops]]  (count ATen operators per step, no timing)\n"
           "          [--only NAME]  (only the variants tagged NAME, else those whose name contains "
-          "it)\n",
+          "it)\n"
+          "          [--adaptive-malloc]  (leave glibc's malloc thresholds adaptive)\n",
           argv[0], d.threads, d.rounds, d.steps_a, d.steps_b, d.steps_c);
       return a == "--help" || a == "-h" ? 0 : 2;
     }
@@ -702,9 +739,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "threads, rounds and steps must be >= 1\n");
     return 2;
   }
+  const std::string allocator = fix_allocator(cfg.fixed_malloc);
   torch::set_num_threads(cfg.threads);
-  std::printf("feasible %s overhead benchmark; LibTorch threads: %d\n", feasible::kVersion,
-              torch::get_num_threads());
+  std::printf("feasible %s overhead benchmark; LibTorch threads: %d; %s\n", feasible::kVersion,
+              torch::get_num_threads(), allocator.c_str());
   const auto t0 = Clock::now();
   std::fflush(stdout);
   if (cfg.sections.find('a') != std::string::npos) section_a(cfg);
