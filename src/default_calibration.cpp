@@ -204,17 +204,17 @@ struct Setting {
 
 // The per-visit rule's penalty and interval for `s` (an indexed inequality constraint with
 // violations `v`): u = ||grad f||_P / ||grad sum_i v_i||_P. `loss_norm` caches ||grad f||_P^2
-// over the calls of one calibration (negative: not computed yet). False, with nothing set,
-// when u is not a positive finite number (a loss or a sum without gradient here).
-bool set_visit(Setting& s, const torch::Tensor& v, const Evaluation& eval,
+// over the calls of one calibration (negative: not computed yet). When u is not a positive
+// finite number (a loss or a sum without gradient here) the penalty is 0 and the interval the
+// multiplier's own: the multipliers hold until a calibration measures u.
+void set_visit(Setting& s, const torch::Tensor& v, const Evaluation& eval,
                const PrimalMetric& metric, const VisitRule& rule, double& loss_norm) {
   if (loss_norm < 0) loss_norm = metric.squared_norm(gradient(eval.state.loss, metric));
   const double u = std::sqrt(loss_norm / metric.squared_norm(gradient(v.sum(), metric)));
-  if (!std::isfinite(u) || !(u > 0)) return false;
-  s.penalty = torch::full({}, rule.step * u, torch::kFloat64);
-  s.range.second = std::min(s.range.second, rule.cap * u);
+  const bool measured = std::isfinite(u) && u > 0;
+  s.penalty = torch::full({}, measured ? rule.step * u : 0.0, torch::kFloat64);
+  if (measured) s.range.second = std::min(s.range.second, rule.cap * u);
   s.visit = true;
-  return true;
 }
 
 // The penalties c = fraction / ||grad g||_P^2 of every observed constraint, and the directions
@@ -236,9 +236,9 @@ std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetri
               static_cast<int64_t>(c.index()),
               normals.size(),
               0};
-    if (visit && visit_rule_applies(eval, item) &&
-        set_visit(s, v, eval, metric, *visit, loss_norm)) {
+    if (visit && visit_rule_applies(eval, item)) {
       // no direction: the rule's steps are bounded by its cap, not by the curvature measure
+      set_visit(s, v, eval, metric, *visit, loss_norm);
     } else if (!item.idx.defined() && v.numel() <= 32) {
       std::vector<double> c_per_entry(v.numel());
       for (int64_t j = 0; j < v.numel(); ++j) {
