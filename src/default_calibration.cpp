@@ -209,7 +209,10 @@ struct Setting {
 // multiplier's own: the multipliers hold until a calibration measures u.
 void set_visit(Setting& s, const torch::Tensor& v, const Evaluation& eval,
                const PrimalMetric& metric, const VisitRule& rule, double& loss_norm) {
-  if (loss_norm < 0) loss_norm = metric.squared_norm(gradient(eval.state.loss, metric));
+  if (loss_norm < 0) {
+    const bool has_gradient = eval.state.loss.defined() && eval.state.loss.requires_grad();
+    loss_norm = has_gradient ? metric.squared_norm(gradient(eval.state.loss, metric)) : 0.0;
+  }
   const double u = std::sqrt(loss_norm / metric.squared_norm(gradient(v.sum(), metric)));
   const bool measured = std::isfinite(u) && u > 0;
   s.penalty = torch::full({}, measured ? rule.step * u : 0.0, torch::kFloat64);
@@ -236,7 +239,7 @@ std::vector<Setting> measure_penalties(const Evaluation& eval, const PrimalMetri
               static_cast<int64_t>(c.index()),
               normals.size(),
               0};
-    if (visit && visit_rule_applies(eval, item)) {
+    if (visit && visit_rule_applies(item)) {
       // no direction: the rule's steps are bounded by its cap, not by the curvature measure
       set_visit(s, v, eval, metric, *visit, loss_norm);
     } else if (!item.idx.defined() && v.numel() <= 32) {
@@ -316,9 +319,8 @@ std::pair<double, double> capped_range(const Setting& s, const PrimalMetric& met
 
 }  // namespace
 
-bool visit_rule_applies(const Evaluation& eval, const Evaluation::Item& item) {
-  return item.idx.defined() && item.constraint.kind() == ConstraintKind::kInequality &&
-         eval.state.loss.defined() && eval.state.loss.requires_grad();
+bool visit_rule_applies(const Evaluation::Item& item) {
+  return item.idx.defined() && item.constraint.kind() == ConstraintKind::kInequality;
 }
 
 void visit_directions(const Evaluation& eval) {
@@ -326,7 +328,7 @@ void visit_directions(const Evaluation& eval) {
   for (const auto& item : eval.items) {
     const Constraint& c = item.constraint;
     if (!c.multiplier() || !item.state->contributes_to_dual() || !item.sidx.defined() ||
-        item.sidx.numel() == 0 || !visit_rule_applies(eval, item)) {
+        item.sidx.numel() == 0 || !visit_rule_applies(item)) {
       continue;
     }
     torch::Tensor grad = c.multiplier()->parameters()[0].mutable_grad();
@@ -334,9 +336,10 @@ void visit_directions(const Evaluation& eval) {
     const torch::Tensor s = item.s.reshape({-1});
     const torch::Tensor finite = torch::isfinite(s);
     const torch::Tensor positive = s.gt(0).logical_and(finite);
-    torch::Tensor up = positive;
-    if (positive.any().item<bool>())
-      up = positive.logical_and(s.le(s.masked_select(positive).median()));
+    // The median of the positive violations (NaN when there are none: then none goes up),
+    // without a host synchronization.
+    const torch::Tensor median = s.masked_fill(positive.logical_not(), NAN).nanmedian();
+    const torch::Tensor up = positive.logical_and(s.le(median));
     const torch::Tensor idx = item.sidx.reshape({-1}).to(grad.device());
     // the gradient is the negated ascent direction; where an index repeats, up wins
     grad.index_fill_(0, idx.masked_select(finite.logical_and(up.logical_not()).to(idx.device())),

@@ -129,16 +129,16 @@ struct VisitRule {
   double cap = 0;   ///< the multipliers' upper end in units of u
 };
 
-/// Whether the per-visit rule drives `item`: an indexed inequality constraint of a problem whose
-/// loss depends on the parameters (a problem without a loss keeps the shared-penalty rule).
-bool visit_rule_applies(const Evaluation& eval, const Evaluation::Item& item);
+/// Whether the per-visit rule drives `item`: an indexed inequality constraint.
+bool visit_rule_applies(const Evaluation::Item& item);
 
 /// Replaces the dual gradient that write_dual_gradients() left on each observed entry of the
 /// constraints the per-visit rule drives by a unit step: up (ascent 1) for an entry whose
 /// violation is positive and at most the median of the batch's positive violations, down
 /// (ascent -1, toward 0) for every other finite entry; non-finite entries keep theirs, for the
 /// engine's non-finite check. With the rule's penalty c and share 1 the multiplier then moves by
-/// c per visit, whatever the violations' scale. Call after write_dual_gradients().
+/// c per visit, whatever the violations' scale. StepEngine::dual_directions of the default
+/// optimizer (called by write_dual_gradients(), in step() and dual_step()).
 void visit_directions(const Evaluation& eval);
 
 /// Sets the penalties of every observed constraint of `eval` in `dual` (see DefaultOptimizer).

@@ -47,7 +47,9 @@ const detail::VisitRule kVisit{DefaultOptimizer::kVisitStep, DefaultOptimizer::k
 // batch) become rank 0's (the calibration read each rank's own batch). The list has the same
 // length on every rank: make_dual() gives every multiplier a state with a (zero) penalty at
 // construction, and shares are set only at the measuring calibrations of an SGD primal, which
-// the step alone decides (the schedule), never the rank's data.
+// the step alone decides (the schedule), and for the indexed inequality constraints the closure
+// observed, which every rank observes alike (a constraint observed on some ranks only is
+// refused), never from the rank's data.
 void share_penalties(Synchronizer& sync, const Problem& problem, optim::AugmentedDual& dual) {
   std::vector<torch::Tensor> penalties;
   std::vector<torch::Tensor> params;
@@ -115,6 +117,7 @@ DefaultOptimizer::DefaultOptimizer(Problem problem,
   calibration_ = std::make_unique<Calibration>(
       primal, std::static_pointer_cast<optim::AugmentedDual>(dual_optimizer()),
       options.max_calibration_interval());
+  if (calibration_->dual) engine().dual_directions = detail::visit_directions;
 }
 
 DefaultOptimizer::~DefaultOptimizer() = default;
@@ -135,8 +138,7 @@ StepResult DefaultOptimizer::step(const Closure& closure) {
       // Data-parallel: each rank calibrated on its own batch; all use rank 0's penalties.
       if (e.sync_) share_penalties(*e.sync_, problem(), *cal.dual);
     }
-    e.write_dual_gradients(eval);
-    if (cal.dual) detail::visit_directions(eval);
+    e.write_dual_gradients(eval);  // with the per-visit directions (the constructor sets them)
     if (e.checked_dual_step(eval, result, tx, Taken::kDual) &&
         e.backward(eval, result, Stage::kFirst, Taken::kDual)) {  // uses lambda_{t+1}
       e.record(eval, result);

@@ -151,6 +151,7 @@ void StepEngine::write_dual_gradients(Evaluation& eval) {
     at::AutoGradMode enable_grad(true);
     implicit_loss.backward();
   }
+  if (dual_directions) dual_directions(eval);
 }
 
 void StepEngine::update_penalties(Evaluation& eval, StepResult& result) {

@@ -160,7 +160,8 @@ class StepEngine {
   /// checks the multipliers (messages of `stage`). False when the step is skipped.
   bool checked_dual_step(Evaluation& eval, StepResult& result, Transaction& tx, Taken taken,
                          Stage stage = Stage::kFirst);
-  /// Writes the dual gradients of every observed constraint (negated ascent direction).
+  /// Writes the dual gradients of every observed constraint (negated ascent direction), then
+  /// calls dual_directions (when set) on them.
   void write_dual_gradients(Evaluation& eval);
   /// Steps the dual optimizer and projects the multipliers.
   void dual_step();
@@ -204,6 +205,9 @@ class StepEngine {
   int64_t iteration_ = 0;
   /// Shares evaluations and gradients with other processes (nullptr: none; the default).
   std::shared_ptr<Synchronizer> sync_;
+  /// Rewrites the dual gradients that write_dual_gradients() left, in step() and dual_step()
+  /// alike (empty: none; the default optimizer's per-visit rule sets it).
+  std::function<void(const Evaluation&)> dual_directions;
 
  private:
   /// Exchanges an evaluation through sync_: agrees on the first non-finite value (`bad`, this

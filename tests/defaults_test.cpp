@@ -622,14 +622,17 @@ TEST(AugmentedDual, TheInPlacePathEqualsTheTensorPath) {
 // w_i| = 1/6 (P cancels). At x = 1 the violations are (0.5, 0.2, 0.8, -0.5, 0.1); the positive
 // ones' median (torch's lower median of four) is 0.2, so entries 1 and 4 go up by u per visit
 // and the others stay at 0 (down, clamped). The primal step is 1e-9, too small to reorder the
-// violations. After one step lambda = u on entries 1 and 4; after six, the cap 4u.
+// violations. After 3 steps lambda = 3u on entries 1 and 4. Then entry 1 is satisfied (-0.1):
+// the positives (0.5, 0.8, 0.1) have median 0.5, so entries 0 and 4 go up, entry 1 down; after
+// 3 more steps entry 0 is at 3u, entry 1 back at 0 and entry 4 held at the cap 4u.
 TEST(Default, AnIndexedConstraintsPerVisitRuleByHand) {
   Problem problem;
   const Constraint c = problem.add_constraint(
       "per_example",
       f64(ConstraintKind::kInequality, 5).multiplier(feasible::MultiplierKind::kIndexed));
   auto x = torch::ones({1}, torch::kFloat64).requires_grad_();
-  const torch::Tensor w = dvec({1, 2, 1, 1, 1}), e = dvec({0.5, 1.8, 0.2, 1.5, 0.9});
+  const torch::Tensor w = dvec({1, 2, 1, 1, 1});
+  torch::Tensor e = dvec({0.5, 1.8, 0.2, 1.5, 0.9});
   const torch::Tensor idx = torch::arange(5);
   auto opt = feasible::make_default_optimizer(
       problem, std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
@@ -640,18 +643,50 @@ TEST(Default, AnIndexedConstraintsPerVisitRuleByHand) {
     return s;
   };
   const double u = 1.0 / 6.0, k = feasible::DefaultOptimizer::kVisitCap;
-  const torch::Tensor up = dvec({0, 1, 0, 0, 1});
+  auto expect_lambda = [&](const std::vector<double>& units, const char* when) {
+    EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), u * dvec(units), 0, 1e-15))
+        << when << ": " << problem.multiplier_values(c) / u << " (in units of u)";
+  };
   opt->step(closure);
-  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), u * up, 0, 1e-15))
-      << problem.multiplier_values(c);
+  expect_lambda({0, 1, 0, 0, 1}, "after one step");
   EXPECT_NEAR(opt->penalty(c).max().item<double>(), feasible::DefaultOptimizer::kVisitStep * u,
               1e-15);
   for (int t = 0; t < 2; ++t) opt->step(closure);
-  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), 3 * u * up, 0, 1e-15))
-      << problem.multiplier_values(c);
-  for (int t = 0; t < 3; ++t) opt->step(closure);
-  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), k * u * up, 0, 1e-15))
-      << "held at the cap: " << problem.multiplier_values(c);
+  expect_lambda({0, 3, 0, 0, 3}, "after three steps");
+  e[1] = 2.1;  // g_1 = -0.1
+  opt->step(closure);
+  expect_lambda({1, 2, 0, 0, k}, "entry 1 satisfied, one step");
+  for (int t = 0; t < 2; ++t) opt->step(closure);
+  expect_lambda({3, 0, 0, 0, k}, "entry 1 satisfied, three steps");
+}
+
+// dual_step (a validation batch feeding the multipliers) takes the same per-visit directions:
+// after one training step lambda = u (0, 1, 0, 0, 1) as above; validation violations (0.3,
+// -0.2, 0.1, 0.9, 0.4) have positive median 0.3 (lower median of four), so entries 0 and 2 go
+// up and the others down: lambda = u (1, 0, 1, 0, 0).
+TEST(Default, DualStepTakesTheIndexedConstraintsPerVisitDirections) {
+  Problem problem;
+  const Constraint c = problem.add_constraint(
+      "per_example",
+      f64(ConstraintKind::kInequality, 5).multiplier(feasible::MultiplierKind::kIndexed));
+  auto x = torch::ones({1}, torch::kFloat64).requires_grad_();
+  const torch::Tensor w = dvec({1, 2, 1, 1, 1}), e = dvec({0.5, 1.8, 0.2, 1.5, 0.9});
+  const torch::Tensor idx = torch::arange(5);
+  auto opt = feasible::make_default_optimizer(
+      problem, std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                   torch::optim::SGDOptions(1e-9)));
+  opt->step([&] {
+    ProblemState s(x.sum());
+    s.observe(c, ConstraintState(w * x - e).indices(idx));
+    return s;
+  });
+  opt->dual_step([&] {
+    ProblemState s;
+    s.observe(c, ConstraintState(dvec({0.3, -0.2, 0.1, 0.9, 0.4})).indices(idx));
+    return s;
+  });
+  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), dvec({1, 0, 1, 0, 0}) / 6.0, 0, 1e-15))
+      << problem.multiplier_values(c) * 6.0 << " (in units of u)";
 }
 
 // Runs a per-example bound ((a_i x - y_i)^2 <= 0.05, eight examples in two batches of four, f

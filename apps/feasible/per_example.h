@@ -47,8 +47,7 @@ struct PerExampleRun {
   double median_loss = 0, p90_loss = 0, max_loss = 0;  ///< per-example cross-entropy, at the end
   double test_accuracy = 0;                            ///< % at the end
   double mean_multiplier = 0, max_multiplier = 0;      ///< the default's, at the end
-  double penalty =
-      0;  ///< the default's calibrated penalty at the end (the per-visit step u, one for all)
+  double penalty = 0;        ///< the default's penalty at the end: the per-visit step u
   double train_seconds = 0;  ///< the training loop, evaluation excluded
   /// The fraction above the bound at the end (the last epoch's).
   double above() const { return epochs.back().above; }

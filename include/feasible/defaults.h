@@ -45,9 +45,10 @@ struct DefaultOptions {
 /// 1 / (1 - m) steps needs a gentler integral term. Indexed constraints, and dense ones of
 /// more than 32 entries, take one penalty for all entries, from the gradient of a random-sign
 /// sum of the observed entries (which also weighs the entries' primal terms like a mean), except
-/// indexed inequality constraints of a problem with a loss, which take the per-visit rule
-/// (kVisitStep, kVisitCap): each entry's multiplier moves by one unit per visit, up for the
-/// batch's milder half of the violators, down for the rest.
+/// indexed inequality constraints, which take the per-visit rule (kVisitStep, kVisitCap): each
+/// entry's multiplier moves by one unit per visit, up for the batch's milder half of the
+/// violators, down for the rest, in step() and dual_step() alike. The unit is measured against
+/// the loss's gradient: where the loss has none, these multipliers hold.
 ///
 /// With an adaptive primal optimizer (Adam, AdamW, RMSprop, Adagrad), each entry's multiplier
 /// of a dense constraint of up to 32 entries is held within kBalanceCap times its balance
