@@ -617,47 +617,56 @@ TEST(AugmentedDual, TheInPlacePathEqualsTheTensorPath) {
 
 }  // namespace
 
-// The per-visit rule of an indexed inequality constraint, by hand. f = x (gradient 1), g_i =
-// w_i x - e_i on five entries, all observed, with w = (1, 2, 1, 1, 1): u = |grad f| / |sum_i
-// w_i| = 1/6 (P cancels). At x = 1 the violations are (0.5, 0.2, 0.8, -0.5, 0.1); the positive
-// ones' median (torch's lower median of four) is 0.2, so entries 1 and 4 go up by u per visit
-// and the others stay at 0 (down, clamped). The primal step is 1e-9, too small to reorder the
-// violations. After 3 steps lambda = 3u on entries 1 and 4. Then entry 1 is satisfied (-0.1):
-// the positives (0.5, 0.8, 0.1) have median 0.5, so entries 0 and 4 go up, entry 1 down; after
-// 3 more steps entry 0 is at 3u, entry 1 back at 0 and entry 4 held at the cap 4u.
-TEST(Default, AnIndexedConstraintsPerVisitRuleByHand) {
+// The problem of the per-visit tests, by hand: f = x (gradient 1), g_i = w_i x - e_i on five
+// entries, all observed, with w = (1, 2, 1, 1, 1), so u = |grad f| / |sum_i w_i| = 1/6 (P
+// cancels). At x = 1 the violations are (0.5, 0.2, 0.8, -0.5, 0.1). The primal step is 1e-9, too
+// small to reorder the violations.
+struct PerVisitByHand {
+  static constexpr double kU = 1.0 / 6.0;
   Problem problem;
-  const Constraint c = problem.add_constraint(
+  Constraint c = problem.add_constraint(
       "per_example",
       f64(ConstraintKind::kInequality, 5).multiplier(feasible::MultiplierKind::kIndexed));
-  auto x = torch::ones({1}, torch::kFloat64).requires_grad_();
-  const torch::Tensor w = dvec({1, 2, 1, 1, 1});
-  torch::Tensor e = dvec({0.5, 1.8, 0.2, 1.5, 0.9});
-  const torch::Tensor idx = torch::arange(5);
-  auto opt = feasible::make_default_optimizer(
+  torch::Tensor x = torch::ones({1}, torch::kFloat64).requires_grad_();
+  torch::Tensor w = dvec({1, 2, 1, 1, 1}), e = dvec({0.5, 1.8, 0.2, 1.5, 0.9});
+  torch::Tensor idx = torch::arange(5);
+  std::unique_ptr<feasible::DefaultOptimizer> opt = feasible::make_default_optimizer(
       problem, std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
                                                    torch::optim::SGDOptions(1e-9)));
-  auto closure = [&] {
+  ProblemState operator()() {
     ProblemState s(x.sum());
     s.observe(c, ConstraintState(w * x - e).indices(idx));
     return s;
-  };
-  const double u = 1.0 / 6.0, k = feasible::DefaultOptimizer::kVisitCap;
-  auto expect_lambda = [&](const std::vector<double>& units, const char* when) {
-    EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), u * dvec(units), 0, 1e-15))
-        << when << ": " << problem.multiplier_values(c) / u << " (in units of u)";
-  };
-  opt->step(closure);
-  expect_lambda({0, 1, 0, 0, 1}, "after one step");
-  EXPECT_NEAR(opt->penalty(c).max().item<double>(), feasible::DefaultOptimizer::kVisitStep * u,
-              1e-15);
-  for (int t = 0; t < 2; ++t) opt->step(closure);
-  expect_lambda({0, 3, 0, 0, 3}, "after three steps");
-  e[1] = 2.1;  // g_1 = -0.1
-  opt->step(closure);
-  expect_lambda({1, 2, 0, 0, k}, "entry 1 satisfied, one step");
-  for (int t = 0; t < 2; ++t) opt->step(closure);
-  expect_lambda({3, 0, 0, 0, k}, "entry 1 satisfied, three steps");
+  }
+  void step() {
+    opt->step([this] { return (*this)(); });
+  }
+  // Expects the multipliers to be u times `units`.
+  void expect_lambda(const std::vector<double>& units, const char* when) {
+    EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), kU * dvec(units), 0, 1e-15))
+        << when << ": " << problem.multiplier_values(c) / kU << " (in units of u)";
+  }
+};
+
+// The per-visit rule by hand (PerVisitByHand): the positive violations' median (torch's lower
+// median of four) is 0.2, so entries 1 and 4 go up by u per visit and the others stay at 0
+// (down, clamped). After 3 steps lambda = 3u on entries 1 and 4. Then entry 1 is satisfied
+// (-0.1): the positives (0.5, 0.8, 0.1) have median 0.5, so entries 0 and 4 go up, entry 1 down;
+// after 3 more steps entry 0 is at 3u, entry 1 back at 0 and entry 4 held at the cap 4u.
+TEST(Default, AnIndexedConstraintsPerVisitRuleByHand) {
+  PerVisitByHand h;
+  const double k = feasible::DefaultOptimizer::kVisitCap;
+  h.step();
+  h.expect_lambda({0, 1, 0, 0, 1}, "after one step");
+  EXPECT_NEAR(h.opt->penalty(h.c).max().item<double>(),
+              feasible::DefaultOptimizer::kVisitStep * PerVisitByHand::kU, 1e-15);
+  for (int t = 0; t < 2; ++t) h.step();
+  h.expect_lambda({0, 3, 0, 0, 3}, "after three steps");
+  h.e[1] = 2.1;  // g_1 = -0.1
+  h.step();
+  h.expect_lambda({1, 2, 0, 0, k}, "entry 1 satisfied, one step");
+  for (int t = 0; t < 2; ++t) h.step();
+  h.expect_lambda({3, 0, 0, 0, k}, "entry 1 satisfied, three steps");
 }
 
 // dual_step (a validation batch feeding the multipliers) takes the same per-visit directions:
@@ -665,28 +674,14 @@ TEST(Default, AnIndexedConstraintsPerVisitRuleByHand) {
 // -0.2, 0.1, 0.9, 0.4) have positive median 0.3 (lower median of four), so entries 0 and 2 go
 // up and the others down: lambda = u (1, 0, 1, 0, 0).
 TEST(Default, DualStepTakesTheIndexedConstraintsPerVisitDirections) {
-  Problem problem;
-  const Constraint c = problem.add_constraint(
-      "per_example",
-      f64(ConstraintKind::kInequality, 5).multiplier(feasible::MultiplierKind::kIndexed));
-  auto x = torch::ones({1}, torch::kFloat64).requires_grad_();
-  const torch::Tensor w = dvec({1, 2, 1, 1, 1}), e = dvec({0.5, 1.8, 0.2, 1.5, 0.9});
-  const torch::Tensor idx = torch::arange(5);
-  auto opt = feasible::make_default_optimizer(
-      problem, std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
-                                                   torch::optim::SGDOptions(1e-9)));
-  opt->step([&] {
-    ProblemState s(x.sum());
-    s.observe(c, ConstraintState(w * x - e).indices(idx));
-    return s;
-  });
-  opt->dual_step([&] {
+  PerVisitByHand h;
+  h.step();
+  h.opt->dual_step([&] {
     ProblemState s;
-    s.observe(c, ConstraintState(dvec({0.3, -0.2, 0.1, 0.9, 0.4})).indices(idx));
+    s.observe(h.c, ConstraintState(dvec({0.3, -0.2, 0.1, 0.9, 0.4})).indices(h.idx));
     return s;
   });
-  EXPECT_TRUE(torch::allclose(problem.multiplier_values(c), dvec({1, 0, 1, 0, 0}) / 6.0, 0, 1e-15))
-      << problem.multiplier_values(c) * 6.0 << " (in units of u)";
+  h.expect_lambda({1, 0, 1, 0, 0}, "after dual_step");
 }
 
 // Runs a per-example bound ((a_i x - y_i)^2 <= 0.05, eight examples in two batches of four, f
