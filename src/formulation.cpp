@@ -55,6 +55,9 @@ torch::Tensor QuadraticPenalty::primal_term(const torch::Tensor& v, const torch:
 
 torch::Tensor FixedPenalty::primal_term(const torch::Tensor& v, const torch::Tensor&,
                                         const torch::Tensor& c, ConstraintKind) const {
+  if (v.dim() == 0 && c.numel() == 1 && v.scalar_type() == c.scalar_type()) {
+    return c.reshape({}) * v;  // a 0-d violation: one product, no sum node (the same value)
+  }
   return (c * v).sum();
 }
 

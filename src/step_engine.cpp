@@ -96,8 +96,12 @@ torch::Tensor StepEngine::primal_lagrangian(Evaluation& eval) {
   return lagrangian;
 }
 
-void StepEngine::local_backward(Evaluation& eval) {
+void StepEngine::zero_primal_gradients() {
   for (auto& opt : primal_) opt->zero_grad();
+}
+
+void StepEngine::local_backward(Evaluation& eval, bool zeroed) {
+  if (!zeroed) zero_primal_gradients();
   torch::Tensor lagrangian = primal_lagrangian(eval);
   if (lagrangian.requires_grad()) lagrangian.backward();
 }
@@ -110,20 +114,24 @@ bool StepEngine::backward(Evaluation& eval, StepResult& result, Stage stage, Tak
 
 bool StepEngine::evaluate_backward(const Closure& closure, Evaluation& eval, StepResult& result,
                                    Stage stage, Taken taken) {
-  if (!sync_)
-    return evaluate(closure, eval, result, stage, taken) && backward(eval, result, stage, taken);
+  zero_primal_gradients();
+  if (!sync_) {
+    if (!evaluate(closure, eval, result, stage, taken)) return false;
+    local_backward(eval, /*zeroed=*/true);
+    return check_gradients(result, stage, taken);
+  }
   read_evaluation(closure, eval, result, stage);
   const int64_t bad = local_bad(eval);
   SyncedEvaluation ex;
   begin_exchange(eval, bad, ex);
   // The backward pass reads the loss, the violations, the multipliers and the penalties, not
   // the strict violations that the exchange replaces. A rank with a bad value skips it.
-  if (bad < 0) local_backward(eval);
+  if (bad < 0) local_backward(eval, /*zeroed=*/true);
   int bad_rank = -1;
   const int64_t agreed = finish_exchange(eval, ex, bad_rank);
   if (agreed >= 0) {
     // Every rank leaves the same (zero) gradients, whether or not it ran the backward pass.
-    for (auto& opt : primal_) opt->zero_grad();
+    zero_primal_gradients();
     return report_bad(eval, result, stage, taken, agreed, bad_rank);
   }
   synchronize_gradients();

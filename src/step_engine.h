@@ -144,7 +144,9 @@ class StepEngine {
                 Taken taken);
   /// Zeroes primal gradients, forms the Lagrangian, one backward pass, checks the gradients.
   bool backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
-  /// evaluate() then backward(). With a synchronizer, the exchange of the evaluation overlaps
+  /// evaluate() then backward(), with the primal gradients zeroed before the closure runs (as
+  /// a hand-written loop does: the gradients the last step read are still in cache, not
+  /// evicted by the forward pass). With a synchronizer, the exchange of the evaluation overlaps
   /// the backward pass: it is begun after the local non-finite check, the local backward pass
   /// runs (skipped on a rank whose own evaluation has a NaN or Inf), and the exchange is
   /// finished before the gradients are exchanged; when any rank had a bad value, every rank
@@ -226,8 +228,11 @@ class StepEngine {
   /// Reports the agreed non-finite value `bad` (found on `bad_rank`): skips or throws.
   bool report_bad(Evaluation& eval, StepResult& result, Stage stage, Taken taken, int64_t bad,
                   int bad_rank);
-  /// zero_grad, the primal Lagrangian and its backward pass (no exchange, no check).
-  void local_backward(Evaluation& eval);
+  /// zero_grad (unless `zeroed`: done before the closure), the primal Lagrangian and its
+  /// backward pass (no exchange, no check).
+  void local_backward(Evaluation& eval, bool zeroed = false);
+  /// zero_grad() on every primal optimizer.
+  void zero_primal_gradients();
   /// Hands the primal gradients to sync_ (src/synchronize.cpp).
   void synchronize_gradients();
   void check_duals_held(const std::vector<torch::Tensor>& duals);

@@ -344,6 +344,29 @@ TYPED_TEST(FormulationTest, FixedPenaltyIsWeightedSum) {
   }
 }
 
+// A 0-d violation with a one-entry coefficient takes a shorter path (one product, no sum); it
+// must give the general formula's value bit for bit, a 0-d term and the same gradient.
+TYPED_TEST(FormulationTest, ZeroDimViolationGivesTheGeneralFormulasValue) {
+  const feasible::FixedPenalty penalty;
+  const feasible::Lagrangian lagrangian;
+  const torch::Tensor coef = this->vec({0.3});  // [1], like a dense multiplier or coefficient
+  for (const double value : {0.7, -1.9}) {
+    for (const bool is_penalty : {true, false}) {
+      const feasible::Formulation& f =
+          is_penalty ? static_cast<const feasible::Formulation&>(penalty) : lagrangian;
+      torch::Tensor v = this->scalar(value).set_requires_grad(true);
+      torch::Tensor term =
+          is_penalty ? f.primal_term(v, torch::Tensor(), coef, ConstraintKind::kInequality)
+                     : f.primal_term(v, coef, torch::Tensor(), ConstraintKind::kInequality);
+      EXPECT_EQ(term.dim(), 0) << f.name();
+      const torch::Tensor general = (coef * v.detach()).sum();
+      EXPECT_TRUE(torch::equal(term.detach(), general)) << f.name() << " at v = " << value;
+      term.backward();
+      EXPECT_TRUE(torch::equal(v.grad(), coef.reshape({}))) << f.name() << ": gradient c";
+    }
+  }
+}
+
 TYPED_TEST(FormulationTest, FixedPenaltyProperties) {
   feasible::FixedPenalty f;
   EXPECT_EQ(f.name(), "FixedPenalty");
