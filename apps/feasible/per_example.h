@@ -48,6 +48,7 @@ struct PerExampleRun {
   double test_accuracy = 0;                            ///< % at the end
   double mean_multiplier = 0, max_multiplier = 0;      ///< the default's, at the end
   double penalty = 0;        ///< the default's penalty at the end: the per-visit step u
+  double visit_cap = 0;      ///< the multipliers' cap in units of u (the default's kVisitCap)
   double train_seconds = 0;  ///< the training loop, evaluation excluded
   /// The fraction above the bound at the end (the last epoch's).
   double above() const { return epochs.back().above; }

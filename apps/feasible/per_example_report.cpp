@@ -135,7 +135,8 @@ std::string per_example_report(const PerExampleOutcome& o, const FigureFile& fig
      << " and largest " << fmt(d.max_multiplier, 3) << "; its calibrated penalty is "
      << fmt(d.penalty, 3)
      << " (the per-visit step u, one for all entries of an indexed constraint; each "
-        "multiplier moves by u per visit and stays within [0, 4u]).\n"
+        "multiplier moves by u per visit and stays within [0, "
+     << fmt(d.visit_cap, 3) << "u]).\n"
      << "\n## Per epoch\n\nEpoch 0 is the model before training.\n\n"
      << per_epoch_table(o) << "\n"
      << markdown_figure(figure) << "\nData: [epochs.csv](epochs.csv).\n";

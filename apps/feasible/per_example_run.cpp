@@ -81,6 +81,7 @@ PerExampleRun train_one(const FashionData& data, const PerExampleSettings& s, bo
     run.mean_multiplier = lambda.mean().item<double>();
     run.max_multiplier = lambda.max().item<double>();
     run.penalty = t->default_optimizer->penalty(each).max().item<double>();
+    run.visit_cap = DefaultOptimizer::kVisitCap;
   }
   progress.finish_run(fixed(100 * run.above(), 1) + "% above the bound");
   return run;
