@@ -96,15 +96,8 @@ torch::Tensor StepEngine::primal_lagrangian(Evaluation& eval) {
   return lagrangian;
 }
 
-// Released, not filled with zeros (LibTorch 2.x's zero_grad() default, whatever the version):
-// the backward pass then writes each gradient once instead of adding it to a zeroed tensor,
-// which on the MLP of docs/performance.md saves about 1% of a step in memory traffic.
 void StepEngine::zero_primal_gradients() {
-  for (auto& opt : primal_) {
-    for (auto& group : opt->param_groups()) {
-      for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
-    }
-  }
+  for (auto& opt : primal_) opt->zero_grad();
 }
 
 void StepEngine::local_backward(Evaluation& eval, bool zeroed) {
@@ -137,7 +130,7 @@ bool StepEngine::evaluate_backward(const Closure& closure, Evaluation& eval, Ste
   int bad_rank = -1;
   const int64_t agreed = finish_exchange(eval, ex, bad_rank);
   if (agreed >= 0) {
-    // Every rank leaves no gradients, whether or not it ran the backward pass.
+    // Every rank leaves the same (zero) gradients, whether or not it ran the backward pass.
     zero_primal_gradients();
     return report_bad(eval, result, stage, taken, agreed, bad_rank);
   }

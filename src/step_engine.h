@@ -142,11 +142,11 @@ class StepEngine {
   /// step must be skipped for a non-finite value.
   bool evaluate(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage,
                 Taken taken);
-  /// Releases the primal gradients, forms the Lagrangian, one backward pass, checks the
-  /// gradients.
+  /// Zeroes primal gradients, forms the Lagrangian, one backward pass, checks the gradients.
   bool backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
-  /// evaluate() then backward(), with the primal gradients released before the closure runs.
-  /// With a synchronizer, the exchange of the evaluation overlaps
+  /// evaluate() then backward(), with the primal gradients zeroed before the closure runs (as
+  /// a hand-written loop does: the gradients the last step read are still in cache, not
+  /// evicted by the forward pass). With a synchronizer, the exchange of the evaluation overlaps
   /// the backward pass: it is begun after the local non-finite check, the local backward pass
   /// runs (skipped on a rank whose own evaluation has a NaN or Inf), and the exchange is
   /// finished before the gradients are exchanged; when any rank had a bad value, every rank
@@ -228,10 +228,10 @@ class StepEngine {
   /// Reports the agreed non-finite value `bad` (found on `bad_rank`): skips or throws.
   bool report_bad(Evaluation& eval, StepResult& result, Stage stage, Taken taken, int64_t bad,
                   int bad_rank);
-  /// zero_primal_gradients (unless `zeroed`: done before the closure), the primal Lagrangian
-  /// and its backward pass (no exchange, no check).
+  /// zero_grad (unless `zeroed`: done before the closure), the primal Lagrangian and its
+  /// backward pass (no exchange, no check).
   void local_backward(Evaluation& eval, bool zeroed = false);
-  /// Releases the gradient of every primal parameter (undefined, as zero_grad(true) does).
+  /// zero_grad() on every primal optimizer.
   void zero_primal_gradients();
   /// Hands the primal gradients to sync_ (src/synchronize.cpp).
   void synchronize_gradients();

@@ -217,34 +217,3 @@ TEST(EdgeCases, PrimalDualSecondEvaluationSkipSaysSo) {
   EXPECT_DOUBLE_EQ(x.item<double>(), 1.0);  // the primal step (to 1 - 0.1 * 2) was undone
   EXPECT_EQ(problem.multiplier_values("c")[0].item<double>(), 0.0);
 }
-
-// The step releases the primal gradients before it calls the closure (as LibTorch 2.x's
-// zero_grad() does by default): the closure sees none, a parameter the Lagrangian reaches gets
-// this step's gradient alone (not added to a leftover one), and one it does not reach is left
-// without a gradient and unchanged.
-TEST(EdgeCases, StepReleasesThePrimalGradientsBeforeTheClosure) {
-  auto x = torch::tensor({1.0}, f64()).requires_grad_(true);
-  auto y = torch::tensor({3.0}, f64()).requires_grad_(true);
-  x.mutable_grad() = torch::full({1}, 100.0, f64());  // leftovers of the user's own code
-  y.mutable_grad() = torch::full({1}, 7.0, f64());
-  feasible::Problem problem;
-  auto c = problem.add_constraint("c", feasible::ConstraintOptions().dtype(torch::kFloat64));
-  auto primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x, y},
-                                                    torch::optim::SGDOptions(0.1));
-  auto dual =
-      std::make_shared<torch::optim::SGD>(problem.dual_parameters(), torch::optim::SGDOptions(0.1));
-  feasible::SimultaneousOptimizer opt(problem, {primal}, dual);
-  bool saw_gradient = true;
-  opt.step([&] {
-    saw_gradient = x.grad().defined() || y.grad().defined();
-    feasible::ProblemState s(x.pow(2).sum());
-    s.observe(c, feasible::ConstraintState(x - 2.0));
-    return s;
-  });
-  EXPECT_FALSE(saw_gradient);
-  ASSERT_TRUE(x.grad().defined());
-  EXPECT_EQ(x.grad().item<double>(), 2.0);  // d x^2 / dx at 1 (lambda starts at 0)
-  EXPECT_EQ(x.item<double>(), 1.0 - 0.1 * 2.0);
-  EXPECT_FALSE(y.grad().defined());
-  EXPECT_EQ(y.item<double>(), 3.0);
-}
