@@ -217,3 +217,37 @@ TEST(EdgeCases, PrimalDualSecondEvaluationSkipSaysSo) {
   EXPECT_DOUBLE_EQ(x.item<double>(), 1.0);  // the primal step (to 1 - 0.1 * 2) was undone
   EXPECT_EQ(problem.multiplier_values("c")[0].item<double>(), 0.0);
 }
+
+// The step clears the primal gradients with the primal optimizers' zero_grad() before it calls
+// the closure (zeros under LibTorch 1.x, none under 2.x): the closure sees no leftover, a
+// parameter the Lagrangian reaches gets this step's gradient alone (not added to a leftover
+// one), and one it does not reach is left with no gradient, or a zero one, and unchanged.
+TEST(EdgeCases, StepClearsThePrimalGradientsBeforeTheClosure) {
+  auto x = torch::tensor({1.0}, f64()).requires_grad_(true);
+  auto y = torch::tensor({3.0}, f64()).requires_grad_(true);
+  x.mutable_grad() = torch::full({1}, 100.0, f64());  // leftovers of the user's own code
+  y.mutable_grad() = torch::full({1}, 7.0, f64());
+  feasible::Problem problem;
+  auto c = problem.add_constraint("c", feasible::ConstraintOptions().dtype(torch::kFloat64));
+  auto primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x, y},
+                                                    torch::optim::SGDOptions(0.1));
+  auto dual =
+      std::make_shared<torch::optim::SGD>(problem.dual_parameters(), torch::optim::SGDOptions(0.1));
+  feasible::SimultaneousOptimizer opt(problem, {primal}, dual);
+  auto cleared = [](const torch::Tensor& p) {
+    return !p.grad().defined() || p.grad().abs().max().item<double>() == 0.0;
+  };
+  bool saw_leftover = true;
+  opt.step([&] {
+    saw_leftover = !cleared(x) || !cleared(y);
+    feasible::ProblemState s(x.pow(2).sum());
+    s.observe(c, feasible::ConstraintState(x - 2.0));
+    return s;
+  });
+  EXPECT_FALSE(saw_leftover);
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().item<double>(), 2.0);  // d x^2 / dx at 1 (lambda starts at 0)
+  EXPECT_EQ(x.item<double>(), 1.0 - 0.1 * 2.0);
+  EXPECT_TRUE(cleared(y));
+  EXPECT_EQ(y.item<double>(), 3.0);
+}
