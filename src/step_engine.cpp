@@ -106,8 +106,9 @@ void StepEngine::local_backward(Evaluation& eval, bool zeroed) {
   if (lagrangian.requires_grad()) lagrangian.backward();
 }
 
-bool StepEngine::backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken) {
-  local_backward(eval);
+bool StepEngine::backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken,
+                          bool zeroed) {
+  local_backward(eval, zeroed);
   if (sync_) synchronize_gradients();
   return check_gradients(result, stage, taken);
 }
@@ -116,9 +117,8 @@ bool StepEngine::evaluate_backward(const Closure& closure, Evaluation& eval, Ste
                                    Stage stage, Taken taken) {
   zero_primal_gradients();
   if (!sync_) {
-    if (!evaluate(closure, eval, result, stage, taken)) return false;
-    local_backward(eval, /*zeroed=*/true);
-    return check_gradients(result, stage, taken);
+    return evaluate(closure, eval, result, stage, taken) &&
+           backward(eval, result, stage, taken, /*zeroed=*/true);
   }
   read_evaluation(closure, eval, result, stage);
   const int64_t bad = local_bad(eval);

@@ -142,8 +142,10 @@ class StepEngine {
   /// step must be skipped for a non-finite value.
   bool evaluate(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage,
                 Taken taken);
-  /// Zeroes primal gradients, forms the Lagrangian, one backward pass, checks the gradients.
-  bool backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken);
+  /// Zeroes primal gradients (unless `zeroed`: done before the closure), forms the Lagrangian,
+  /// one backward pass, checks the gradients.
+  bool backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken,
+                bool zeroed = false);
   /// evaluate() then backward(), with the primal gradients zeroed before the closure runs (as
   /// a hand-written loop does: the gradients the last step read are still in cache, not
   /// evicted by the forward pass). With a synchronizer, the exchange of the evaluation overlaps
