@@ -19,11 +19,16 @@ Method: the variants of a workload run in alternation, one block of steps per tu
 warm-up block each; the order of the variants is reversed every other round, so that no
 variant always follows the same one. The figure is the median over rounds of the per-step
 time, and each ratio is the median over rounds of the paired ratio (same round, adjacent
-blocks), with its interquartile range (25th and 75th percentiles). One thread.
+blocks), with its interquartile range (25th and 75th percentiles). One thread. As in
+bench_overhead, glibc's malloc thresholds are fixed at start (mmap only above 32 MiB, trimming
+only above 1 GiB; --adaptive-malloc leaves them adaptive): otherwise whether a block of MLP steps
+pays page faults for its large tensors depends on what the variant before it freed.
 
     PYTHONPATH=build/python /usr/bin/python3 python/bench/bench_step.py --cooper /path/to/src
 """
 import argparse
+import ctypes
+import ctypes.util
 import statistics
 import sys
 import time
@@ -202,6 +207,23 @@ def run(name, variants, rounds, steps):
         print(f"  {v} / feasible (paired): median {med:.3f}, IQR [{q1:.3f}, {q3:.3f}]")
 
 
+def fix_allocator(fixed):
+    """Holds glibc malloc's mmap and trim thresholds constant; returns what it did."""
+    if not fixed:
+        return "glibc malloc's adaptive thresholds (--adaptive-malloc)"
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return "the platform's allocator (no glibc mallopt: thresholds not fixed)"
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+    ok = mallopt(m_mmap_threshold, 32 * 1024 * 1024) == 1 and \
+        mallopt(m_trim_threshold, 1 << 30) == 1
+    return ("malloc thresholds fixed (mmap above 32 MiB, trim above 1 GiB)" if ok
+            else "malloc thresholds NOT fixed (mallopt refused)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cooper", help="folder holding Cooper's `cooper` package")
@@ -209,7 +231,10 @@ def main():
     parser.add_argument("--workloads", default="tiny,rate,mlp")
     parser.add_argument("--steps", default="tiny=200,rate=100,mlp=3",
                         help="steps per block, e.g. mlp=10 (the others keep their defaults)")
+    parser.add_argument("--adaptive-malloc", action="store_true",
+                        help="leave glibc malloc's thresholds adaptive")
     args = parser.parse_args()
+    print(fix_allocator(not args.adaptive_malloc))
     torch.set_num_threads(1)
     variants = ["feasible", "feasible-torchopt", "hand"]
     if args.cooper:
