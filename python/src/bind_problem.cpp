@@ -84,19 +84,60 @@ void bind_updaters(py::module_& m) {
       .def_property_readonly("increment", &AdditivePenaltyUpdater::increment);
 }
 
+// An implicit multiplier's model written in Python: a C++ module whose forward calls the
+// Python `torch.nn.Module` under the GIL (the step runs without it) and whose parameters and
+// buffers are that module's own tensors, under the same dotted names. So they are the
+// constraint's dual parameters (Problem.dual_parameters) and are checkpointed as a C++ model of
+// the same structure would be. The tensors are those the module holds when the constraint is
+// registered.
+class PythonModel : public torch::nn::Module {
+ public:
+  explicit PythonModel(const py::object& module)
+      : module_(new py::object(module), [](py::object* held) {
+          if (Py_IsInitialized() == 0) return;  // the interpreter is gone: nothing to release
+          py::gil_scoped_acquire gil;
+          delete held;
+        }) {
+    mirror_into(*this, module);
+  }
+
+  /// The Python module's output for `features` (an exception raised in it passes through).
+  torch::Tensor forward(const torch::Tensor& features) {
+    py::gil_scoped_acquire gil;
+    py::object out = (*module_)(features);
+    if (!THPVariable_Check(out.ptr())) {
+      throw py::type_error("the implicit multiplier's model must return a torch.Tensor, got " +
+                           py::repr(out.get_type()).cast<std::string>());
+    }
+    return out.cast<torch::Tensor>();
+  }
+
+ private:
+  std::shared_ptr<py::object> module_;
+};
+
+// A Python torch.nn.Module as an implicit multiplier's model (None: no model).
+torch::nn::AnyModule implicit_model_of(const py::object& model) {
+  if (model.is_none()) return torch::nn::AnyModule();
+  if (!py::isinstance(model, py::module_::import("torch.nn").attr("Module"))) {
+    throw py::type_error("ConstraintOptions.implicit_model must be a torch.nn.Module, got " +
+                         py::repr(model.get_type()).cast<std::string>());
+  }
+  return torch::nn::AnyModule(std::make_shared<PythonModel>(model));
+}
+
 ConstraintOptions make_options(ConstraintKind kind, int64_t size,
                                std::shared_ptr<Formulation> formulation, MultiplierKind multiplier,
                                double init, const py::object& init_values,
                                c10::optional<double> max_multiplier, bool lazy,
                                bool sparse_gradient, double penalty, bool penalty_per_entry,
                                std::shared_ptr<PenaltyUpdater> penalty_updater, bool occasional,
-                               const py::object& dtype, const py::object& device) {
-  TORCH_CHECK(multiplier != MultiplierKind::kImplicit,
-              "ConstraintOptions.multiplier must be DENSE or INDEXED from Python, got IMPLICIT "
-              "(an implicit multiplier's model is a C++ module)");
+                               const py::object& implicit_model, const py::object& dtype,
+                               const py::object& device) {
   ConstraintOptions o(kind, size);
   if (formulation) o.formulation(std::move(formulation));
   o.multiplier(multiplier).init(init).init_values(tensor_or_undefined(init_values));
+  o.implicit_model(implicit_model_of(implicit_model));
   o.max_multiplier(max_multiplier).lazy(lazy).sparse_gradient(sparse_gradient);
   o.penalty(penalty).penalty_per_entry(penalty_per_entry).penalty_updater(penalty_updater);
   o.occasional(occasional);
@@ -110,7 +151,7 @@ void bind_constraint_options(py::module_& m) {
       m, "ConstraintOptions",
       "Options of one constraint, validated by Problem.add_constraint.\n\n"
       "kind: INEQUALITY (default) or EQUALITY. size: number of entries (>= 1, default 1).\n"
-      "formulation: default Lagrangian(). multiplier: DENSE (default) or INDEXED.\n"
+      "formulation: default Lagrangian(). multiplier: DENSE (default), INDEXED or IMPLICIT.\n"
       "init: initial multiplier of every entry (>= 0 for inequalities, default 0).\n"
       "init_values: initial multipliers, shape [size] (overrides init).\n"
       "max_multiplier: bound on |multiplier| after every dual step (> 0, default None).\n"
@@ -119,6 +160,8 @@ void bind_constraint_options(py::module_& m) {
       "penalty: initial penalty c (> 0, default 1). penalty_per_entry: default False.\n"
       "penalty_updater: grows c where violated (default None).\n"
       "occasional: the closure observes it only now and then (default False).\n"
+      "implicit_model: for IMPLICIT, a torch.nn.Module mapping the observed entries' features\n"
+      "[n, ...] to their multipliers [n]; its parameters are the dual parameters (default None).\n"
       "dtype: of the multiplier and penalty (default torch's default dtype). device: default "
       "CPU.")
       .def(py::init(&make_options), py::kw_only(), py::arg("kind") = ConstraintKind::kInequality,
@@ -127,8 +170,8 @@ void bind_constraint_options(py::module_& m) {
            py::arg("init_values") = py::none(), py::arg("max_multiplier") = py::none(),
            py::arg("lazy") = false, py::arg("sparse_gradient") = false, py::arg("penalty") = 1.0,
            py::arg("penalty_per_entry") = false, py::arg("penalty_updater") = nullptr,
-           py::arg("occasional") = false, py::arg("dtype") = py::none(),
-           py::arg("device") = py::none())
+           py::arg("occasional") = false, py::arg("implicit_model") = py::none(),
+           py::arg("dtype") = py::none(), py::arg("device") = py::none())
       .def_property_readonly("kind", [](const ConstraintOptions& o) { return o.kind(); })
       .def_property_readonly("size", [](const ConstraintOptions& o) { return o.size(); })
       .def_property_readonly("formulation",
@@ -144,6 +187,10 @@ void bind_constraint_options(py::module_& m) {
       .def_property_readonly("penalty", [](const ConstraintOptions& o) { return o.penalty(); })
       .def_property_readonly("occasional",
                              [](const ConstraintOptions& o) { return o.occasional(); })
+      .def_property_readonly(
+          "has_implicit_model",
+          [](const ConstraintOptions& o) { return !o.implicit_model().is_empty(); },
+          "Whether an implicit multiplier's model is set.")
       .def("validate", &ConstraintOptions::validate, py::arg("context") = "",
            "Raises ValueError unless every field is in range and the fields fit together.");
 }

@@ -35,6 +35,10 @@ std::vector<std::shared_ptr<torch::optim::Optimizer>> optimizers_of(const py::ha
 /// no copies), under the same dotted names, for checkpoints.
 std::shared_ptr<torch::nn::Module> mirror_module(const py::handle& module);
 
+/// Registers a Python `torch.nn.Module`'s parameters and buffers (the same tensors) in `root`,
+/// under their dotted names (`fc.weight`: submodule `fc`, parameter `weight`).
+void mirror_into(torch::nn::Module& root, const py::handle& module);
+
 void bind_kinds(py::module_& m);
 void bind_problem(py::module_& m);
 void bind_optim(py::module_& m);

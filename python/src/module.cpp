@@ -138,17 +138,21 @@ void bind_checkpoint_functions(py::module_& m) {
 
 }  // namespace
 
-std::shared_ptr<torch::nn::Module> mirror_module(const py::handle& module) {
-  auto root = std::make_shared<torch::nn::Module>();
+void mirror_into(torch::nn::Module& root, const py::handle& module) {
   for (const auto& item : module.attr("named_parameters")()) {
     const auto path = item[py::int_(0)].cast<std::string>();
     auto p = item[py::int_(1)].cast<torch::Tensor>();
-    submodule(*root, path).register_parameter(leaf(path), p, p.requires_grad());
+    submodule(root, path).register_parameter(leaf(path), p, p.requires_grad());
   }
   for (const auto& item : module.attr("named_buffers")()) {
     const auto path = item[py::int_(0)].cast<std::string>();
-    submodule(*root, path).register_buffer(leaf(path), item[py::int_(1)].cast<torch::Tensor>());
+    submodule(root, path).register_buffer(leaf(path), item[py::int_(1)].cast<torch::Tensor>());
   }
+}
+
+std::shared_ptr<torch::nn::Module> mirror_module(const py::handle& module) {
+  auto root = std::make_shared<torch::nn::Module>();
+  mirror_into(*root, module);
   return root;
 }
 

@@ -164,7 +164,7 @@ def test_registration_errors():
     expect(ValueError, lambda: add("sparse_dense", sparse_gradient=True),
            "ConstraintOptions.sparse_gradient", "indexed multiplier")
     expect(ValueError, lambda: add("implicit", multiplier=feasible.MultiplierKind.IMPLICIT),
-           "ConstraintOptions.multiplier", "IMPLICIT")
+           "'implicit'", "ConstraintOptions.implicit_model", "be set for MultiplierKind::kImplicit")
     # Both an options object and keyword arguments: refused by the Python layer.
     expect(ValueError, lambda: add("both", feasible.ConstraintOptions(), size=2), "not both")
     # A wrong keyword is a TypeError, as for any Python function.
