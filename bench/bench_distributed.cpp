@@ -9,20 +9,24 @@
 // Fashion-MNIST training examples). Each world size runs in its own processes, forked here, with
 // a c10d::FileStore rendezvous and Gloo on loopback.
 //
-// The constraint's exchange runs in one of three modes, switched together on every rank by a
+// The constraint's exchange runs in one of four modes, switched together on every rank by a
 // Synchronizer wrapped around the DataParallel:
-//   overlap   as built: begin_evaluation starts the all-gather, the backward pass runs,
-//             finish_evaluation waits for it;
+//   carried   as built (Options::combine_with_gradients): the header travels in the gradients'
+//             all-reduce, which finish_evaluation runs after the backward pass (one collective
+//             per step);
+//   overlap   the header's own all-gather: begin_evaluation starts it, the backward pass runs,
+//             finish_evaluation waits for it (the default before the carried exchange);
 //   blocking  the whole exchange at begin_evaluation (the Synchronizer's default), i.e. its
 //             round trip before the backward pass, as before the overlap;
 //   off       no constraint exchange (bench only: the multipliers are then not synchronised;
 //             the gradients keep the weight n_r / sum n_r of the warm-up's exchanges).
-// After --warmup steps (overlap), --blocks rounds each run one block of --block-steps steps in
+// After --warmup steps (carried), --blocks rounds each run one block of --block-steps steps in
 // every mode, the order of the modes rotating from round to round; rank 0 times each block (no
 // barrier between blocks: every rank switches mode at the same step).
 // Printed per mode: the median over blocks of the step time, the time spent in the exchange's
-// calls (begin + finish; in overlap mode the finish is the wait for the all-gather), the
-// gradients' all-reduce, and the median over rounds of the paired difference to "off" in the
+// calls (begin + finish; in overlap mode the finish is the wait for the all-gather, in carried
+// mode it is the gradients' all-reduce), the gradients' all-reduce where it is separate, the bytes
+// per step (header, gradients), and the median over rounds of the paired difference to "off" in the
 // same round (the overhead the exchange adds to a step), in ms and in % of the "off" median,
 // with the interquartile range of those paired differences; and the difference of the mean step
 // times to "off" (which the long tail of preempted steps weighs more than the median does).
@@ -62,8 +66,8 @@ double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-enum Mode { kOverlap = 0, kBlocking = 1, kOff = 2, kModes = 3 };
-const char* const kModeNames[kModes] = {"overlap", "blocking", "off"};
+enum Mode { kCarried = 0, kOverlap = 1, kBlocking = 2, kOff = 3, kModes = 4 };
+const char* const kModeNames[kModes] = {"carried", "overlap", "blocking", "off"};
 
 // Forwards to the DataParallel in the current mode, timing the exchange and the gradients.
 class TimedSync : public feasible::Synchronizer {
@@ -77,7 +81,10 @@ class TimedSync : public feasible::Synchronizer {
   }
   void begin_evaluation(feasible::SyncedEvaluation& e) override {
     const auto t0 = Clock::now();
-    if (mode == kOverlap) {
+    if (mode == kCarried) {
+      dp_->begin_evaluation(e);
+    } else if (mode == kOverlap) {
+      e.backward_between = false;  // not carried: the header's own all-gather, overlapped
       dp_->begin_evaluation(e);
     } else if (mode == kBlocking) {
       dp_->synchronize_evaluation(e);
@@ -87,7 +94,7 @@ class TimedSync : public feasible::Synchronizer {
     exchange_s += since(t0);
   }
   void finish_evaluation(feasible::SyncedEvaluation& e) override {
-    if (mode != kOverlap) return;
+    if (mode != kOverlap && mode != kCarried) return;
     const auto t0 = Clock::now();
     dp_->finish_evaluation(e);
     exchange_s += since(t0);
@@ -110,7 +117,7 @@ class TimedSync : public feasible::Synchronizer {
 // step in the exchange's calls, in the wait of the overlapped exchange, and in the gradients'.
 struct Measured {
   std::vector<double> step[kModes], exchange[kModes], wait[kModes], gradient[kModes];
-  double constraint_bytes = 0, gradient_bytes = 0;  // per step, overlap mode
+  double constraint_bytes[kModes] = {}, gradient_bytes[kModes] = {};  // per step
 };
 
 Measured run_rank(const Config& cfg, int rank, int world, const std::string& store) {
@@ -181,10 +188,8 @@ Measured run_rank(const Config& cfg, int rank, int world, const std::string& sto
       m.exchange[mode].push_back(timed->exchange_s / n);
       m.wait[mode].push_back(timed->wait_s / n);
       m.gradient[mode].push_back(timed->gradient_s / n);
-      if (mode == kOverlap) {
-        m.constraint_bytes = (static_cast<double>(dp->traffic().constraint_bytes) - bytes0) / n;
-        m.gradient_bytes = (static_cast<double>(dp->traffic().gradient_bytes) - grad0) / n;
-      }
+      m.constraint_bytes[mode] = (static_cast<double>(dp->traffic().constraint_bytes) - bytes0) / n;
+      m.gradient_bytes[mode] = (static_cast<double>(dp->traffic().gradient_bytes) - grad0) / n;
     }
   }
   dp->barrier();
@@ -192,7 +197,8 @@ Measured run_rank(const Config& cfg, int rank, int world, const std::string& sto
 }
 
 void write(std::ostream& out, const Measured& m) {
-  out << m.constraint_bytes << " " << m.gradient_bytes << "\n";
+  for (int k = 0; k < kModes; ++k)
+    out << m.constraint_bytes[k] << " " << m.gradient_bytes[k] << "\n";
   for (int k = 0; k < kModes; ++k) {
     for (const auto* v : {&m.step[k], &m.exchange[k], &m.wait[k], &m.gradient[k]}) {
       out << v->size();
@@ -203,7 +209,9 @@ void write(std::ostream& out, const Measured& m) {
 }
 
 bool read(std::istream& in, Measured& m) {
-  if (!(in >> m.constraint_bytes >> m.gradient_bytes)) return false;
+  for (int k = 0; k < kModes; ++k) {
+    if (!(in >> m.constraint_bytes[k] >> m.gradient_bytes[k])) return false;
+  }
   for (int k = 0; k < kModes; ++k) {
     for (auto* v : {&m.step[k], &m.exchange[k], &m.wait[k], &m.gradient[k]}) {
       size_t count = 0;
@@ -278,8 +286,7 @@ void print(int world, const Measured& m) {
         world, kModeNames[k], 256.0 / median_of(m.step[k]), 1e3 * median_of(m.step[k]),
         1e3 * mean_of(m.exchange[k]), 1e3 * mean_of(m.wait[k]), 1e3 * mean_of(m.gradient[k]),
         1e3 * over, 100.0 * over / off, 1e3 * q1, 1e3 * q3, 1e3 * mean_over,
-        100.0 * mean_over / mean_of(m.step[kOff]), k == kOverlap ? m.constraint_bytes : 0.0,
-        m.gradient_bytes);
+        100.0 * mean_over / mean_of(m.step[kOff]), m.constraint_bytes[k], m.gradient_bytes[k]);
   }
 }
 

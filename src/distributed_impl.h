@@ -45,6 +45,27 @@ std::unique_ptr<Collectives> gloo_collectives(const c10::intrusive_ptr<c10d::Sto
                                               int rank, int world_size, int64_t timeout_ms,
                                               const std::string& host, bool loopback);
 
+/// One gradient bucket: consecutive parameters of one dtype, at most Options::bucket_bytes
+/// bytes (or one parameter).
+struct Bucket {
+  std::vector<size_t> members;
+  int64_t numel = 0;
+};
+
+/// The buckets of `params` (by their sizes and dtypes, not their gradients).
+std::vector<Bucket> buckets_of(const std::vector<at::Tensor>& params, int64_t bytes);
+
+/// One all-reduce buffer of bucket `b`: its members' gradients times `scale` (zeros where a
+/// member has none), one "has a gradient" flag per member, then `tail` (if defined), all in the
+/// members' dtype.
+at::Tensor pack_bucket(const std::vector<at::Tensor>& params, const Bucket& b, double scale,
+                       const at::Tensor& tail);
+
+/// Writes the summed gradients of an all-reduced `flat` (pack_bucket's layout) into the
+/// members' gradients, divided by `divisor`; members without a gradient on any rank keep none.
+void unpack_bucket(std::vector<at::Tensor>& params, const Bucket& b, const at::Tensor& flat,
+                   double divisor);
+
 }  // namespace detail
 
 struct DataParallel::Impl {
@@ -68,6 +89,8 @@ struct DataParallel::Impl {
   /// the exchange of one process only is pending.
   std::function<std::vector<at::Tensor>()> pending;
   bool pending_local = false;
+  /// The header begun for the gradients' all-reduce to carry (undefined: none).
+  at::Tensor carried;
 };
 
 /// "DataParallel (rank r of W): <what> failed ...": the message of a failed collective.

@@ -14,27 +14,6 @@ namespace feasible {
 namespace distributed {
 namespace {
 
-// One bucket: consecutive parameters of one dtype, at most `bytes` bytes (or one parameter).
-struct Bucket {
-  std::vector<size_t> members;
-  int64_t numel = 0;
-};
-
-std::vector<Bucket> buckets_of(const std::vector<at::Tensor>& params, int64_t bytes) {
-  std::vector<Bucket> out;
-  for (size_t i = 0; i < params.size(); ++i) {
-    const auto& p = params[i];
-    const int64_t size = p.numel() * static_cast<int64_t>(p.element_size());
-    const bool fits = !out.empty() &&
-                      params[out.back().members.back()].scalar_type() == p.scalar_type() &&
-                      (out.back().numel * static_cast<int64_t>(p.element_size()) + size) <= bytes;
-    if (!fits) out.emplace_back();
-    out.back().members.push_back(i);
-    out.back().numel += p.numel();
-  }
-  return out;
-}
-
 // The 64-bit FNV-1a hash of a tensor's bytes (its values, contiguous, on the CPU).
 int64_t checksum(const at::Tensor& t) {
   const at::Tensor c = t.detach().cpu().contiguous();
@@ -100,42 +79,91 @@ Named state_of(const ConstrainedOptimizer& opt, bool with_states) {
 
 }  // namespace
 
-void DataParallel::synchronize_gradients(std::vector<at::Tensor>& params) {
-  Impl& im = *impl_;
-  if (im.group->size() == 1) return;  // the weight is 1: the gradients are the result
-  torch::NoGradGuard no_grad;
-  for (const auto& b : buckets_of(params, im.options.bucket_bytes())) {
-    const auto dtype = params[b.members[0]].scalar_type();
-    // The gradients times n_r / sum n_r, then one "has a gradient" flag per parameter.
-    std::vector<at::Tensor> parts;
-    for (size_t i : b.members) {
-      const at::Tensor& g = params[i].grad();
-      TORCH_CHECK(!g.defined() || !g.is_sparse(), "DataParallel: primal parameter ", i,
-                  " has a sparse gradient, which data-parallel training does not support");
-      parts.push_back(g.defined() ? (g * im.weight).reshape({-1})
-                                  : torch::zeros({params[i].numel()}, params[i].options()));
+namespace detail {
+
+std::vector<Bucket> buckets_of(const std::vector<at::Tensor>& params, int64_t bytes) {
+  std::vector<Bucket> out;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& p = params[i];
+    const int64_t size = p.numel() * static_cast<int64_t>(p.element_size());
+    const bool fits = !out.empty() &&
+                      params[out.back().members.back()].scalar_type() == p.scalar_type() &&
+                      (out.back().numel * static_cast<int64_t>(p.element_size()) + size) <= bytes;
+    if (!fits) out.emplace_back();
+    out.back().members.push_back(i);
+    out.back().numel += p.numel();
+  }
+  return out;
+}
+
+at::Tensor pack_bucket(const std::vector<at::Tensor>& params, const Bucket& b, double scale,
+                       const at::Tensor& tail) {
+  const at::Tensor& first = params[b.members[0]];
+  const int64_t flags = static_cast<int64_t>(b.members.size());
+  const int64_t extra = tail.defined() ? tail.numel() : 0;
+  at::Tensor flat = torch::empty({b.numel + flags + extra}, first.options());
+  const at::Tensor factor = torch::scalar_tensor(scale, torch::kFloat64);
+  std::vector<double> has(b.members.size());
+  int64_t at = 0;
+  for (size_t j = 0; j < b.members.size(); ++j) {
+    const at::Tensor& p = params[b.members[j]];
+    const at::Tensor& g = p.grad();
+    TORCH_CHECK(!g.defined() || !g.is_sparse(), "DataParallel: primal parameter ", b.members[j],
+                " has a sparse gradient, which data-parallel training does not support");
+    at::Tensor slot = flat.slice(0, at, at + p.numel());
+    if (g.defined()) {
+      at::mul_out(slot, g.reshape({-1}), factor);  // one pass: scaled into the buffer
+    } else {
+      slot.zero_();
     }
-    std::vector<double> has(b.members.size());
-    for (size_t j = 0; j < b.members.size(); ++j) has[j] = params[b.members[j]].grad().defined();
-    parts.push_back(torch::tensor(has, torch::kFloat64).to(params[b.members[0]].device(), dtype));
-    at::Tensor flat = torch::cat(parts);
-    im.traffic.gradient_bytes += flat.numel() * static_cast<int64_t>(flat.element_size());
-    ++im.traffic.gradient_collectives;
-    im.guarded("the all-reduce of the gradients", [&] { im.group->allreduce(flat); });
-    int64_t at = 0;
-    const at::Tensor counts = flat.slice(0, b.numel).to(torch::kCPU, torch::kFloat64).contiguous();
-    const double* ranks_with_gradient = counts.data_ptr<double>();
-    for (size_t j = 0; j < b.members.size(); ++j) {
-      at::Tensor& p = params[b.members[j]];
-      const at::Tensor g = flat.slice(0, at, at + p.numel()).view_as(p);
-      at += p.numel();
-      if (ranks_with_gradient[j] == 0.0) continue;  // no rank has a gradient for it
+    has[j] = g.defined() ? 1.0 : 0.0;
+    at += p.numel();
+  }
+  flat.slice(0, at, at + flags).copy_(torch::tensor(has, torch::kFloat64));
+  if (extra > 0) flat.slice(0, at + flags).copy_(tail);
+  return flat;
+}
+
+void unpack_bucket(std::vector<at::Tensor>& params, const Bucket& b, const at::Tensor& flat,
+                   double divisor) {
+  const at::Tensor counts = flat.slice(0, b.numel, b.numel + static_cast<int64_t>(b.members.size()))
+                                .to(torch::kCPU, torch::kFloat64)
+                                .contiguous();
+  const double* ranks_with_gradient = counts.data_ptr<double>();
+  const at::Tensor d = torch::scalar_tensor(divisor, torch::kFloat64);
+  int64_t at = 0;
+  for (size_t j = 0; j < b.members.size(); ++j) {
+    at::Tensor& p = params[b.members[j]];
+    const at::Tensor g = flat.slice(0, at, at + p.numel()).view_as(p);
+    at += p.numel();
+    if (ranks_with_gradient[j] == 0.0) continue;  // no rank has a gradient for it
+    if (divisor == 1.0) {
       if (p.grad().defined()) {
         p.mutable_grad().copy_(g);
       } else {
         p.mutable_grad() = g.clone();
       }
+    } else if (p.grad().defined()) {
+      at::div_out(p.mutable_grad(), g, d);  // one pass: divided into the gradient
+    } else {
+      p.mutable_grad() = at::div(g, d);
     }
+  }
+}
+
+}  // namespace detail
+
+void DataParallel::synchronize_gradients(std::vector<at::Tensor>& params) {
+  Impl& im = *impl_;
+  if (im.group->size() == 1) return;  // the weight is 1: the gradients are the result
+  torch::NoGradGuard no_grad;
+  for (const auto& b : detail::buckets_of(params, im.options.bucket_bytes())) {
+    // The gradients times n_r / sum n_r, then one "has a gradient" flag per parameter.
+    at::Tensor flat = detail::pack_bucket(params, b, im.weight, at::Tensor());
+    im.traffic.gradient_bytes += flat.numel() * static_cast<int64_t>(flat.element_size());
+    ++im.traffic.gradient_collectives;
+    im.guarded("the all-reduce of the gradients", [&] { im.group->allreduce(flat); });
+    detail::unpack_bucket(params, b, flat, 1.0);
   }
 }
 

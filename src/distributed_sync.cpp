@@ -109,10 +109,22 @@ void combine_indexed(SyncedConstraint& c, const std::vector<at::Tensor>& payload
   c.strict = torch::tensor(val, torch::kFloat64).to(c.strict.device(), dtype);
 }
 
+// Whether the gradients' all-reduce can carry the header: its first bucket is float32 or
+// float64 (every rank has the same parameters, so every rank decides alike).
+bool carries(const std::vector<at::Tensor>& params) {
+  if (params.empty()) return true;  // a buffer of the header alone (float64)
+  const auto t = params[0].scalar_type();
+  return t == torch::kFloat || t == torch::kDouble;
+}
+
 }  // namespace
 
 void DataParallel::synchronize_evaluation(SyncedEvaluation& ev) {
+  // Blocking: no backward pass runs between the halves, so the gradients carry nothing.
+  const bool between = ev.backward_between;
+  ev.backward_between = false;
   begin_evaluation(ev);
+  ev.backward_between = between;
   finish_evaluation(ev);
 }
 
@@ -120,6 +132,7 @@ void DataParallel::begin_evaluation(SyncedEvaluation& ev) {
   Impl& im = *impl_;
   im.pending = nullptr;  // an exchange left unfinished by an exception is abandoned
   im.pending_local = false;
+  im.carried = at::Tensor();
   if (im.options.check_every() > 0 && im.attached != nullptr &&
       im.evaluations % im.options.check_every() == 0) {
     check_identical();
@@ -129,12 +142,16 @@ void DataParallel::begin_evaluation(SyncedEvaluation& ev) {
     im.pending_local = true;
     return;
   }
+  if (ev.backward_between && im.options.combine_with_gradients() && carries(ev.parameters)) {
+    im.carried = header_of(ev, im.samples);  // sent with the gradients by finish_evaluation
+    return;
+  }
   im.pending = im.gather_start(header_of(ev, im.samples), "the exchange of the constraints");
 }
 
 void DataParallel::finish_evaluation(SyncedEvaluation& ev) {
   Impl& im = *impl_;
-  TORCH_CHECK(im.pending || im.pending_local,
+  TORCH_CHECK(im.pending || im.pending_local || im.carried.defined(),
               "DataParallel::finish_evaluation: no exchange is pending (call begin_evaluation "
               "first, once per finish_evaluation)");
   if (im.pending_local) {  // nothing to combine: one process keeps its own values
@@ -149,9 +166,17 @@ void DataParallel::finish_evaluation(SyncedEvaluation& ev) {
     im.weight = 1.0;
     return;
   }
+  if (im.carried.defined()) {
+    combine(ev, exchange_carried(ev));
+    return;
+  }
   const auto wait = std::move(im.pending);
   im.pending = nullptr;
-  const auto h = im.guarded("the exchange of the constraints", wait);
+  combine(ev, im.guarded("the exchange of the constraints", wait));
+}
+
+void DataParallel::combine(SyncedEvaluation& ev, const std::vector<at::Tensor>& h) {
+  Impl& im = *impl_;
   std::vector<double> samples(h.size());
   double total = 0.0;
   ev.first_bad = -1;

@@ -123,6 +123,8 @@ bool StepEngine::evaluate_backward(const Closure& closure, Evaluation& eval, Ste
   read_evaluation(closure, eval, result, stage);
   const int64_t bad = local_bad(eval);
   SyncedEvaluation ex;
+  ex.backward_between = true;
+  ex.parameters = primal_parameters();
   begin_exchange(eval, bad, ex);
   // The backward pass reads the loss, the violations, the multipliers and the penalties, not
   // the strict violations that the exchange replaces. A rank with a bad value skips it.
@@ -134,7 +136,7 @@ bool StepEngine::evaluate_backward(const Closure& closure, Evaluation& eval, Ste
     zero_primal_gradients();
     return report_bad(eval, result, stage, taken, agreed, bad_rank);
   }
-  synchronize_gradients();
+  if (!ex.gradients_synchronized) sync_->synchronize_gradients(ex.parameters);
   return check_gradients(result, stage, taken);
 }
 

@@ -237,6 +237,8 @@ class StepEngine {
   void zero_primal_gradients();
   /// Hands the primal gradients to sync_ (src/synchronize.cpp).
   void synchronize_gradients();
+  /// The primal parameters that require a gradient, in the primal optimizers' order.
+  std::vector<torch::Tensor> primal_parameters() const;
   void check_duals_held(const std::vector<torch::Tensor>& duals);
   /// Which fused dual step applies (src/fused_dual_step.cpp).
   enum class FusedDual { kNone, kSGD, kNuPI, kAugmented };

@@ -43,7 +43,7 @@ int64_t StepEngine::synchronize_evaluation(Evaluation& eval, int64_t bad, int& b
   return finish_exchange(eval, ex, bad_rank);
 }
 
-void StepEngine::synchronize_gradients() {
+std::vector<torch::Tensor> StepEngine::primal_parameters() const {
   std::vector<torch::Tensor> params;
   for (const auto& opt : primal_) {
     for (const auto& g : opt->param_groups()) {
@@ -52,6 +52,11 @@ void StepEngine::synchronize_gradients() {
       }
     }
   }
+  return params;
+}
+
+void StepEngine::synchronize_gradients() {
+  std::vector<torch::Tensor> params = primal_parameters();
   sync_->synchronize_gradients(params);
 }
 

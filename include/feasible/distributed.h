@@ -49,17 +49,26 @@ struct Options {
   /// into buckets of at most this size (a larger gradient gets a bucket of its own). Default
   /// 25 MiB, the bucket size of PyTorch's DistributedDataParallel; >= 1.
   TORCH_ARG(int64_t, bucket_bytes) = 25 * 1024 * 1024;
+  /// Carry an evaluation's constraint exchange in the gradients' all-reduce where the step's
+  /// backward pass runs between the exchange's two halves (SimultaneousOptimizer and the other
+  /// overlapped evaluations; docs/distributed.md): one collective per step instead of two. The
+  /// gradients are then summed as n_r g_r and divided by sum_r n_r afterwards (the same values
+  /// up to rounding as n_r / sum_r n_r times g_r, summed). Needs float32 or float64 gradients
+  /// in the first bucket; otherwise, or when false, the header has an all-gather of its own
+  /// (overlapping the backward pass). Default true.
+  TORCH_ARG(bool, combine_with_gradients) = true;
 };
 
 /// What this rank contributed to collectives so far (payload bytes: the buffers it handed to
 /// c10d; the bytes on the wire depend on the algorithm, e.g. about 2 (W - 1) / W times the
 /// buffer for a ring all-reduce and W - 1 times it for a ring all-gather).
 struct Traffic {
-  /// Bytes of the evaluations' exchanges (strict violations, sample counts, indices).
+  /// Bytes of the evaluations' exchanges (strict violations, sample counts, indices),
+  /// including a header block carried in a gradient all-reduce.
   int64_t constraint_bytes = 0;
-  /// Bytes of the gradient all-reduces.
+  /// Bytes of the gradient all-reduces (without a carried header block).
   int64_t gradient_bytes = 0;
-  /// Number of collectives of the evaluations' exchanges.
+  /// Number of collectives of the evaluations' exchanges (a carried header adds none).
   int64_t constraint_collectives = 0;
   /// Number of gradient all-reduces (buckets).
   int64_t gradient_collectives = 0;
@@ -69,7 +78,9 @@ struct Traffic {
 /// calls them in the same order.
 ///
 /// Evaluations: one all-gather of a header per evaluation (started by begin_evaluation, so that
-/// it runs during the backward pass, and awaited by finish_evaluation) ([sample count, first bad
+/// it runs during the backward pass, and awaited by finish_evaluation; or, where the backward
+/// pass runs in between, carried in the gradients' all-reduce: Options::combine_with_gradients)
+/// ([sample count, first bad
 /// value, then per constraint: observed flag and, dense, its strict violation times the rank's
 /// sample count n_r, or, indexed, the number of observed entries]); indexed constraints add one
 /// all-gather of their (index, n_r * value) pairs, padded to the longest rank's. Every rank
@@ -153,9 +164,9 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   /// on Gloo's worker thread) and returns at once; runs check_identical first when due.
   void begin_evaluation(SyncedEvaluation& evaluation) override;
   /// See Synchronizer::finish_evaluation: waits for the header's all-gather (a failure or a
-  /// timeout throws as any collective does), combines it, and runs the indexed constraints'
-  /// all-gather (blocking: its length depends on the header). Throws when no exchange was
-  /// begun.
+  /// timeout throws as any collective does), or runs the gradients' all-reduce that carries it,
+  /// combines it, and runs the indexed constraints' all-gather (blocking: its length depends
+  /// on the header). Throws when no exchange was begun.
   void finish_evaluation(SyncedEvaluation& evaluation) override;
   /// See Synchronizer::synchronize_gradients: the sample-weighted average of the gradients.
   void synchronize_gradients(std::vector<at::Tensor>& params) override;
@@ -169,6 +180,10 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   void exchange_indexed(SyncedEvaluation& ev, const std::vector<double>& samples,
                         const std::vector<int64_t>& longest,
                         const std::vector<std::vector<int64_t>>& counts);
+  /// Internal: the gradients' all-reduce carrying the headers; returns every rank's header.
+  std::vector<at::Tensor> exchange_carried(SyncedEvaluation& ev);
+  /// Internal: combines the ranks' headers into `ev` (and the indexed constraints' entries).
+  void combine(SyncedEvaluation& ev, const std::vector<at::Tensor>& headers);
   static std::shared_ptr<DataParallel> make(std::unique_ptr<detail::Collectives> group,
                                             const Options& options);
   std::unique_ptr<Impl> impl_;

@@ -44,6 +44,16 @@ struct SyncedEvaluation {
   int64_t first_bad = -1;
   /// Out: the rank whose `first_bad` was taken (-1 when none was bad).
   int bad_rank = -1;
+  /// In: whether the engine runs its primal backward pass between begin_evaluation and
+  /// finish_evaluation (the overlapped exchange), computing the gradients of `parameters`.
+  bool backward_between = false;
+  /// In, with `backward_between`: the primal parameters that require a gradient, in the order
+  /// synchronize_gradients would receive them.
+  std::vector<at::Tensor> parameters;
+  /// Out: whether finish_evaluation also combined the gradients of `parameters` (in the same
+  /// collective as the constraints); the engine then does not call synchronize_gradients for
+  /// this backward pass. Default false.
+  bool gradients_synchronized = false;
 };
 
 /// The interface a constrained optimizer calls when one is set
@@ -67,7 +77,9 @@ class Synchronizer {
   /// first evaluation of AlternatingPrimalDualOptimizer and both of ExtragradientOptimizer) runs
   /// the local backward pass, then calls finish_evaluation(e) with the same object, unchanged,
   /// before anything reads the strict violations and before synchronize_gradients. Only after
-  /// finish_evaluation do `e`'s outputs hold. Default: begin_evaluation runs
+  /// finish_evaluation do `e`'s outputs hold. Where the backward pass comes between the two
+  /// halves (`e.backward_between`), finish_evaluation may combine the gradients too and say so
+  /// (`e.gradients_synchronized`). Default: begin_evaluation runs
   /// synchronize_evaluation (blocking) and finish_evaluation does nothing.
   virtual void begin_evaluation(SyncedEvaluation& evaluation) {
     synchronize_evaluation(evaluation);
