@@ -173,6 +173,11 @@ ImplicitMultiplier::ImplicitMultiplier(ConstraintKind kind, int64_t size,
 
 torch::Tensor ImplicitMultiplier::evaluate(const torch::Tensor&, const torch::Tensor& features) {
   torch::Tensor out = model_.forward(features).reshape({-1});
+  const int64_t entries = features.dim() == 0 ? 1 : features.size(0);
+  TORCH_CHECK(out.numel() == entries, "ImplicitMultiplier: the model returned ", out.numel(),
+              " values for ", entries,
+              " observed entries (one row of features each); it must return one multiplier per "
+              "row, shape [n] or [n, 1]");
   if (kind_ == ConstraintKind::kInequality) {
     TORCH_CHECK((out.detach() >= 0).all().item<bool>(),
                 "ImplicitMultiplier: the model returned a negative multiplier for an inequality "

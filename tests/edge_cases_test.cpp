@@ -84,6 +84,39 @@ TEST(EdgeCases, ExtragradientThrowAfterHalfPointRestoresTheStart) {
   EXPECT_FALSE(dual->extrapolated());
 }
 
+// A model that returns one value for three observed entries would be broadcast in the
+// Lagrangian term; it is refused, naming both counts, before anything moves.
+TEST(EdgeCases, AnImplicitModelMustReturnOneMultiplierPerEntry) {
+  auto x = torch::tensor({1.0, 2.0, 3.0}, f64()).requires_grad_(true);
+  struct Pooled : torch::nn::Module {
+    torch::Tensor w = register_parameter("w", torch::ones({2}, f64()));
+    torch::Tensor forward(const torch::Tensor& f) { return (f.matmul(w)).mean().reshape({1}); }
+  };
+  auto model = std::make_shared<Pooled>();
+  feasible::Problem problem;
+  auto c = problem.add_constraint(
+      "c", feasible::ConstraintOptions(feasible::ConstraintKind::kEquality, 3)
+               .multiplier(feasible::MultiplierKind::kImplicit)
+               .implicit_model(torch::nn::AnyModule(model))
+               .dtype(torch::kFloat64));
+  auto primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                    torch::optim::SGDOptions(0.1));
+  auto dual =
+      std::make_shared<torch::optim::SGD>(problem.dual_parameters(), torch::optim::SGDOptions(0.1));
+  feasible::SimultaneousOptimizer opt(problem, {primal}, dual);
+  const std::string msg = error_of([&] {
+    opt.step([&] {
+      feasible::ProblemState s(x.pow(2).sum());
+      s.observe(c, feasible::ConstraintState(x - 1.0).features(torch::ones({3, 2}, f64())));
+      return s;
+    });
+  });
+  EXPECT_HAS(msg, "the model returned 1 values for 3 observed entries");
+  EXPECT_HAS(msg, "shape [n] or [n, 1]");
+  EXPECT_TRUE(torch::equal(x.detach(), torch::tensor({1.0, 2.0, 3.0}, f64())));
+  EXPECT_TRUE(torch::equal(model->w.detach(), torch::ones({2}, f64())));
+}
+
 // A strict violation that is the parameter itself is read at x_t by the penalty updater and in
 // the result, although the primal step changes x in place.
 TEST(EdgeCases, StrictViolationAliasingAParameterIsReadBeforeTheStep) {

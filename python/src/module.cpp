@@ -139,6 +139,12 @@ void bind_checkpoint_functions(py::module_& m) {
 }  // namespace
 
 void mirror_into(torch::nn::Module& root, const py::handle& module) {
+  // The submodules first, in the module's own (pre-)order, so that the parameters and the
+  // buffers come out in the order a C++ module of the same structure lists them.
+  for (const auto& item : module.attr("named_modules")()) {
+    const auto path = item[py::int_(0)].cast<std::string>();
+    if (!path.empty()) submodule(root, path + ".");
+  }
   for (const auto& item : module.attr("named_parameters")()) {
     const auto path = item[py::int_(0)].cast<std::string>();
     auto p = item[py::int_(1)].cast<torch::Tensor>();

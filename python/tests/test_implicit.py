@@ -21,7 +21,8 @@ W0 = [[0.2, -0.1]]
 class Rig:
     """The problem above, with a fresh model and multiplier model."""
 
-    def __init__(self, dual="sgd", w0=W0, kind=feasible.EQUALITY, lam=None):
+    def __init__(self, dual="sgd", w0=W0, kind=feasible.EQUALITY, lam=None,
+                 scheme=feasible.SimultaneousOptimizer):
         self.x = torch.nn.Parameter(torch.tensor(X0, dtype=torch.float64))
         self.model = torch.nn.Module()
         self.model.x = self.x
@@ -35,8 +36,12 @@ class Rig:
         duals = self.problem.dual_parameters()
         self.dual = feasible.optim.Adam(duals, 0.1) if dual == "adam" else \
             feasible.optim.SGD(duals, B)
-        self.opt = feasible.SimultaneousOptimizer(self.problem, feasible.optim.SGD([self.x], A),
-                                                  self.dual)
+        if scheme is feasible.ExtragradientOptimizer:
+            self.dual = feasible.optim.ExtraSGD(duals, B)
+            primal = feasible.optim.ExtraSGD([self.x], A)
+        else:
+            primal = feasible.optim.SGD([self.x], A)
+        self.opt = scheme(self.problem, primal, self.dual)
 
     def features(self):
         return torch.stack([self.x.detach(), torch.arange(3, dtype=torch.float64)], 1)
@@ -51,15 +56,38 @@ class Rig:
             self.opt.step(self.state)
 
 
+def hand_step(x, w, order):
+    """One step by hand: "sim" (both at x), "dual_primal" (the dual step, then the primal step
+    with the new multipliers at the same features), "primal_dual" (the primal step, then the
+    dual step at the new point)."""
+    def at(x):
+        f = torch.stack([x, torch.arange(3, dtype=torch.float64)], 1)
+        return f, x - x.roll(-1) - 0.1
+
+    def primal(x, w):
+        f, _ = at(x)
+        lam = f @ w
+        return x - A * (2 * (x - 1) + lam - lam.roll(1))
+
+    def dual(x, w):
+        f, v = at(x)
+        return w + B * (f.t() @ v)
+
+    if order == "sim":
+        return primal(x, w), dual(x, w)
+    if order == "dual_primal":
+        w2 = dual(x, w)
+        return primal(x, w2), w2
+    x2 = primal(x, w)
+    return x2, dual(x2, w)
+
+
 def test_steps_match_the_hand_computation():
     rig = Rig()
     x = torch.tensor(X0, dtype=torch.float64)
     w = torch.tensor(W0, dtype=torch.float64).reshape(2)
     for _ in range(20):
-        f = torch.stack([x, torch.arange(3, dtype=torch.float64)], 1)
-        lam = f @ w
-        v = x - x.roll(-1) - 0.1
-        x, w = x - A * (2 * (x - 1) + lam - lam.roll(1)), w + B * (f.t() @ v)
+        x, w = hand_step(x, w, "sim")
         rig.steps(1)
         # A few float64 operations per step, summed in another order: rounding only (~1e-16
         # relative per step, not amplified over 20 contracting steps).
@@ -68,9 +96,44 @@ def test_steps_match_the_hand_computation():
     assert not torch.equal(w, torch.tensor(W0, dtype=torch.float64).reshape(2))  # it moved
 
 
+@pytest.mark.parametrize("scheme,order", [
+    (feasible.AlternatingDualPrimalOptimizer, "dual_primal"),
+    (feasible.AlternatingPrimalDualOptimizer, "primal_dual")])
+def test_alternating_schemes_match_the_hand_computation(scheme, order):
+    rig = Rig(scheme=scheme)
+    x = torch.tensor(X0, dtype=torch.float64)
+    w = torch.tensor(W0, dtype=torch.float64).reshape(2)
+    for _ in range(10):
+        x, w = hand_step(x, w, order)
+        rig.steps(1)
+        torch.testing.assert_close(rig.x.detach(), x, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(rig.lam.weight.detach().reshape(2), w, rtol=1e-12, atol=1e-14)
+
+
+def test_extragradient_moves_the_model_and_stays_finite():
+    rig = Rig(scheme=feasible.ExtragradientOptimizer)
+    before = rig.lam.weight.detach().clone()
+    rig.steps(10)
+    assert not torch.equal(rig.lam.weight.detach(), before)
+    assert torch.isfinite(rig.x).all() and torch.isfinite(rig.lam.weight).all()
+
+
+def test_a_model_must_return_one_multiplier_per_entry():
+    class Pooled(torch.nn.Linear):
+        def forward(self, f):
+            return super().forward(f).mean().reshape(1)
+
+    rig = Rig(lam=Pooled(2, 1, bias=False).double())
+    before = rig.x.detach().clone()
+    with pytest.raises(ValueError, match="the model returned 1 values for 3 observed entries"):
+        rig.steps(1)
+    assert torch.equal(rig.x.detach(), before)
+
+
 def test_dual_parameters_are_the_models_own_tensors():
     rig = Rig()
     duals = rig.problem.dual_parameters()
+    assert all(a is b for a, b in zip(duals, rig.lam.parameters()))
     assert [p.data_ptr() for p in duals] == [p.data_ptr() for p in rig.lam.parameters()]
     where = rig.lam.weight.data_ptr()
     before = rig.lam.weight.detach().clone()
