@@ -19,7 +19,8 @@ namespace {
 // for every d of float32's range that is not tiny: sample counts, positions, flags and the
 // n_r s_r of ordinary violations. The block ends with one element that counts the ranks whose
 // header did not split exactly (their slot is left zero); then every rank exchanges the headers
-// again by all-gather, so all ranks combine the same numbers.
+// again by all-gather, so all ranks combine the same numbers. A last element counts the ranks
+// with a sparse gradient (packed as zeros), which every rank then refuses alike.
 int64_t parts_of(at::ScalarType carrier) { return carrier == torch::kDouble ? 1 : 3; }
 
 double joined(const float* p) {
@@ -41,10 +42,12 @@ bool split(double d, float* p) {
   return joined(p) == d;
 }
 
-at::Tensor header_block(const at::Tensor& header, int rank, int world, at::ScalarType carrier) {
+at::Tensor header_block(const at::Tensor& header, int rank, int world, at::ScalarType carrier,
+                        bool sparse) {
   const int64_t n = header.numel();
   const int64_t k = parts_of(carrier);
-  at::Tensor block = torch::zeros({world * n * k + 1}, carrier);
+  at::Tensor block = torch::zeros({world * n * k + 2}, carrier);
+  if (sparse) block[world * n * k + 1] = 1.0;
   const double* h = header.data_ptr<double>();
   if (carrier == torch::kDouble) {
     std::memcpy(block.data_ptr<double>() + rank * n, h, sizeof(double) * n);
@@ -93,31 +96,40 @@ std::vector<at::Tensor> DataParallel::exchange_carried(SyncedEvaluation& ev) {
   const auto buckets = detail::buckets_of(params, im.options.bucket_bytes());
   const auto carrier = buckets.empty() ? torch::kDouble : params[0].scalar_type();
   const int world = im.group->size();
-  const at::Tensor block = header_block(header, im.group->rank(), world, carrier);
+  bool sparse = false;  // refused on every rank after the all-reduce, not here (no rank waits)
+  for (const auto& p : params) sparse = sparse || (p.grad().defined() && p.grad().is_sparse());
+  const at::Tensor block = header_block(header, im.group->rank(), world, carrier, sparse);
   const double own = static_cast<double>(im.samples);
   at::Tensor flat =
-      buckets.empty() ? block.clone() : detail::pack_bucket(params, buckets[0], own, block);
+      buckets.empty() ? block.clone() : detail::pack_bucket(params, buckets[0], own, block, true);
   const int64_t block_bytes = block.numel() * static_cast<int64_t>(block.element_size());
   im.traffic.constraint_bytes += block_bytes;
   im.traffic.gradient_bytes +=
       flat.numel() * static_cast<int64_t>(flat.element_size()) - block_bytes;
-  if (!buckets.empty()) ++im.traffic.gradient_collectives;
+  ++(buckets.empty() ? im.traffic.constraint_collectives : im.traffic.gradient_collectives);
   im.guarded("the all-reduce of the gradients and the constraints",
              [&] { im.group->allreduce(flat); });
   const at::Tensor tail = flat.slice(0, flat.numel() - block.numel()).to(torch::kCPU).contiguous();
+  const double sparse_ranks = tail[tail.numel() - 1].item<double>();
+  TORCH_CHECK(sparse_ranks == 0.0, "DataParallel: a primal parameter has a sparse gradient on ",
+              sparse_ranks, " rank(s), which data-parallel training does not support");
   std::vector<at::Tensor> h = headers_of(tail, world, header.numel());
   if (h.empty()) h = im.gather(header, "the exchange of the constraints");  // on every rank
   double total = 0.0;
-  for (const auto& hr : h) total += hr.data_ptr<double>()[0];
+  bool any_bad = false;  // then every rank zeroes its gradients: no further bucket is needed
+  for (const auto& hr : h) {
+    total += hr.data_ptr<double>()[0];
+    any_bad = any_bad || hr.data_ptr<double>()[1] >= 0;
+  }
   TORCH_CHECK(total > 0, "DataParallel::set_samples: every rank set 0 samples for this step");
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    if (i > 0) {
-      flat = detail::pack_bucket(params, buckets[i], own, at::Tensor());
-      im.traffic.gradient_bytes += flat.numel() * static_cast<int64_t>(flat.element_size());
-      ++im.traffic.gradient_collectives;
-      im.guarded("the all-reduce of the gradients", [&] { im.group->allreduce(flat); });
-    }
-    detail::unpack_bucket(params, buckets[i], flat, total);
+  if (!buckets.empty()) detail::unpack_bucket(params, buckets[0], flat, total);
+  for (size_t i = 1; i < buckets.size() && !any_bad; ++i) {
+    // The total is known now: the further buckets are weighted as without the carried header.
+    flat = detail::pack_bucket(params, buckets[i], own / total, at::Tensor());
+    im.traffic.gradient_bytes += flat.numel() * static_cast<int64_t>(flat.element_size());
+    ++im.traffic.gradient_collectives;
+    im.guarded("the all-reduce of the gradients", [&] { im.group->allreduce(flat); });
+    detail::unpack_bucket(params, buckets[i], flat, 1.0);
   }
   ev.gradients_synchronized = true;
   return h;

@@ -57,9 +57,9 @@ std::vector<Bucket> buckets_of(const std::vector<at::Tensor>& params, int64_t by
 
 /// One all-reduce buffer of bucket `b`: its members' gradients times `scale` (zeros where a
 /// member has none), one "has a gradient" flag per member, then `tail` (if defined), all in the
-/// members' dtype.
+/// members' dtype. A sparse gradient throws, or with `sparse_as_zero` is packed as zeros.
 at::Tensor pack_bucket(const std::vector<at::Tensor>& params, const Bucket& b, double scale,
-                       const at::Tensor& tail);
+                       const at::Tensor& tail, bool sparse_as_zero = false);
 
 /// Writes the summed gradients of an all-reduced `flat` (pack_bucket's layout) into the
 /// members' gradients, divided by `divisor`; members without a gradient on any rank keep none.

@@ -97,7 +97,7 @@ std::vector<Bucket> buckets_of(const std::vector<at::Tensor>& params, int64_t by
 }
 
 at::Tensor pack_bucket(const std::vector<at::Tensor>& params, const Bucket& b, double scale,
-                       const at::Tensor& tail) {
+                       const at::Tensor& tail, bool sparse_as_zero) {
   const at::Tensor& first = params[b.members[0]];
   const int64_t flags = static_cast<int64_t>(b.members.size());
   const int64_t extra = tail.defined() ? tail.numel() : 0;
@@ -108,10 +108,11 @@ at::Tensor pack_bucket(const std::vector<at::Tensor>& params, const Bucket& b, d
   for (size_t j = 0; j < b.members.size(); ++j) {
     const at::Tensor& p = params[b.members[j]];
     const at::Tensor& g = p.grad();
-    TORCH_CHECK(!g.defined() || !g.is_sparse(), "DataParallel: primal parameter ", b.members[j],
+    TORCH_CHECK(!g.defined() || !g.is_sparse() || sparse_as_zero, "DataParallel: primal parameter ",
+                b.members[j],
                 " has a sparse gradient, which data-parallel training does not support");
     at::Tensor slot = flat.slice(0, at, at + p.numel());
-    if (g.defined()) {
+    if (g.defined() && !g.is_sparse()) {
       at::mul_out(slot, g.reshape({-1}), factor);  // one pass: scaled into the buffer
     } else {
       slot.zero_();

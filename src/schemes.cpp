@@ -58,22 +58,13 @@ StepResult AlternatingDualPrimalOptimizer::step(const Closure& closure) {
 
 namespace {
 
-// AlternatingPrimalDual's evaluation at x_{t+1} (no-grad). A misuse error is prefixed with what
-// became of the primal step; a NonFiniteError already says it.
-bool evaluate_after_primal_step(StepEngine& e, const Closure& closure,
-                                const Closure& constraint_closure, Evaluation& second,
-                                StepResult& result) {
+// Runs `f`, AlternatingPrimalDual's work at x_{t+1} (the second evaluation and the dual
+// gradients it gives, which may evaluate an implicit multiplier's model). A misuse error is
+// prefixed with what became of the primal step; a NonFiniteError already says it.
+template <class F>
+bool after_primal_step(StepEngine& e, F&& f) {
   try {
-    torch::NoGradGuard no_grad;
-    if (!constraint_closure) {
-      return e.evaluate(closure, second, result, Stage::kSecond, Taken::kPrimal);
-    }
-    const Closure wrapped = [&]() {
-      ProblemState st = constraint_closure();
-      if (!st.loss.defined()) st.loss = torch::zeros({}, torch::kFloat64);
-      return st;
-    };
-    return e.evaluate(wrapped, second, result, Stage::kSecond, Taken::kPrimal);
+    return f();
   } catch (const NonFiniteError&) {
     throw;
   } catch (const c10::Error& err) {
@@ -86,6 +77,22 @@ bool evaluate_after_primal_step(StepEngine& e, const Closure& closure,
                 "taken: ",
                 err.msg());
   }
+}
+
+// AlternatingPrimalDual's evaluation at x_{t+1} (no-grad).
+bool evaluate_after_primal_step(StepEngine& e, const Closure& closure,
+                                const Closure& constraint_closure, Evaluation& second,
+                                StepResult& result) {
+  torch::NoGradGuard no_grad;
+  if (!constraint_closure) {
+    return e.evaluate(closure, second, result, Stage::kSecond, Taken::kPrimal);
+  }
+  const Closure wrapped = [&]() {
+    ProblemState st = constraint_closure();
+    if (!st.loss.defined()) st.loss = torch::zeros({}, torch::kFloat64);
+    return st;
+  };
+  return e.evaluate(wrapped, second, result, Stage::kSecond, Taken::kPrimal);
 }
 
 }  // namespace
@@ -105,12 +112,16 @@ StepResult AlternatingPrimalDualOptimizer::step(const Closure& closure,
     e.record(first, result);
     if (e.skipping()) e.snapshot_primal(tx.snapshot(), /*parameters=*/true, /*all_states=*/false);
     e.primal_step();
-    if (evaluate_after_primal_step(e, closure, constraint_closure, second, result)) {
-      e.write_dual_gradients(second);
-      if (e.checked_dual_step(second, result, tx, Taken::kPrimalDual)) {
-        tx.commit();  // the penalty update is not undone
-        e.update_penalties(second, result);
+    const bool evaluated = after_primal_step(e, [&] {
+      if (!evaluate_after_primal_step(e, closure, constraint_closure, second, result)) {
+        return false;
       }
+      e.write_dual_gradients(second);
+      return true;
+    });
+    if (evaluated && e.checked_dual_step(second, result, tx, Taken::kPrimalDual)) {
+      tx.commit();  // the penalty update is not undone
+      e.update_penalties(second, result);
     }
   }
   e.finish();

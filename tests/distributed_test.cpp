@@ -804,11 +804,12 @@ TEST(Distributed, TheCarriedExchangeSavesACollectivePerStep) {
   }
 }
 
-// A header that does not split into float32 parts exactly (a float64 strict violation of
-// 1e300, beyond float32's range, with float32 gradients) is exchanged again by all-gather on
-// every rank: the combined value is still the exact sample-weighted mean.
-TEST(Distributed, AHeaderBeyondTheGradientsRangeIsStillCombinedExactly) {
-  const std::string prefix = temp_path("huge");
+// float64 strict violations with float32 gradients: each header value travels as three float32
+// parts. A full-precision value (1/3, 2/7: 53 significant bits, so the third part is not zero)
+// arrives exactly, in the gradients' all-reduce alone; a value beyond float32's range (1e300)
+// does not split, and the headers are exchanged again by all-gather on every rank. Either way
+// the combined value is the exact sample-weighted mean, computed in double as every rank does.
+TEST(Distributed, AFloat64HeaderTravelsExactlyInFloat32Gradients) {
   const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
     auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000));
     torch::Tensor x = torch::full({3}, 0.5).requires_grad_(true);
@@ -822,20 +823,63 @@ TEST(Distributed, AHeaderBeyondTheGradientsRangeIsStillCombinedExactly) {
                                             torch::optim::SGDOptions(1e-300)));
     dp->attach(opt);
     dp->set_samples(rank + 1);  // weights 1 and 2
-    const int64_t gathers = dp->traffic().constraint_collectives;
-    const auto result = opt.step([&] {
-      feasible::ProblemState st((x * x).sum());
-      st.observe(big, feasible::ConstraintState(x.sum().to(torch::kFloat64) * 0.0 +
-                                                (rank == 0 ? 1e300 : 4e300)));
-      return st;
-    });
-    // (1 * 1e300 + 2 * 4e300) / 3 = 3e300, combined in double as every rank does it.
-    const double want = (1.0 * 1e300 + 2.0 * 4e300) / 3.0;
-    const double got = result.at("big").strict_violation.item<double>();
-    TORCH_CHECK(got == want, got, " vs ", want);
-    TORCH_CHECK(dp->traffic().constraint_collectives == gathers + 1);  // the fallback gather
+    auto step = [&](double mine) {
+      return opt.step([&] {
+        feasible::ProblemState st((x * x).sum());
+        st.observe(big, feasible::ConstraintState(x.sum().to(torch::kFloat64) * 0.0 + mine));
+        return st;
+      });
+    };
+    // The header: sample count, first bad, observed flag, n_r s (4 doubles, 32 bytes); the block:
+    // 2 ranks x 4 x 3 float32 parts and two counts (104 bytes).
+    constexpr int64_t kHeader = 32, kBlock = 104;
+    auto t0 = dp->traffic();
+    const double a = 1.0 / 3.0, b = 2.0 / 7.0;
+    const double exact = step(rank == 0 ? a : b).at("big").strict_violation.item<double>();
+    TORCH_CHECK(exact == (1.0 * a + 2.0 * b) / 3.0, exact);
+    auto t1 = dp->traffic();
+    TORCH_CHECK(t1.constraint_collectives == t0.constraint_collectives);  // carried only
+    TORCH_CHECK(t1.gradient_collectives == t0.gradient_collectives + 1);
+    TORCH_CHECK(t1.constraint_bytes - t0.constraint_bytes == kBlock);
+    const double huge = step(rank == 0 ? 1e300 : 4e300).at("big").strict_violation.item<double>();
+    TORCH_CHECK(huge == (1.0 * 1e300 + 2.0 * 4e300) / 3.0, huge);
+    auto t2 = dp->traffic();
+    TORCH_CHECK(t2.constraint_collectives == t1.constraint_collectives + 1);  // the fallback
+    TORCH_CHECK(t2.constraint_bytes - t1.constraint_bytes == kBlock + kHeader);
   });
   expect_all_succeeded(out);
+}
+
+// A sparse gradient on one rank only (rank 0 looks its rows up sparsely, rank 1 densely) is
+// refused on both ranks after the carried all-reduce, each rank naming the count; rank 1 does
+// not wait for a rank that stopped (both end long before the 20 s timeout).
+TEST(Distributed, ASparseGradientIsRefusedOnEveryRankAlike) {
+  const auto out = run_ranks(2, [&](int rank, int w, const std::string& store) {
+    auto dp = DataParallel::from_file(store, rank, w, Options().timeout_ms(20000));
+    torch::Tensor table = torch::full({5, 2}, 0.5).requires_grad_(true);
+    feasible::Problem problem;
+    auto c = problem.add_constraint("c");
+    feasible::SimultaneousOptimizer opt(
+        problem,
+        {std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{table},
+                                             torch::optim::SGDOptions(0.1))},
+        std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+                                            torch::optim::SGDOptions(0.1)));
+    dp->attach(opt);
+    const torch::Tensor rows = torch::tensor({1, 3}, torch::kInt64);
+    opt.step([&] {
+      const torch::Tensor e =
+          rank == 0 ? torch::embedding(table, rows, -1, false, true) : table.index_select(0, rows);
+      feasible::ProblemState st(e.pow(2).sum());
+      st.observe(c, feasible::ConstraintState(e.sum() - 1.0));
+      return st;
+    });
+  });
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(out[r].exit_code, 3) << "rank " << r;
+    EXPECT_HAS(out[r].error, "has a sparse gradient on 1 rank(s)");
+    EXPECT_LT(out[r].seconds, 15.0) << "rank " << r;
+  }
 }
 
 // Under kThrow a NaN on rank 1 found by the overlapped exchange makes both ranks throw; rank

@@ -117,6 +117,50 @@ TEST(EdgeCases, AnImplicitModelMustReturnOneMultiplierPerEntry) {
   EXPECT_TRUE(torch::equal(model->w.detach(), torch::ones({2}, f64())));
 }
 
+// AlternatingPrimalDual: an implicit model that turns negative at x_{t+1} fails while the dual
+// gradients of the second evaluation are written. The message says what became of the primal
+// step: taken under kThrow (x moved), undone under kSkipStep (x restored).
+TEST(EdgeCases, AlternatingPrimalDualSaysWhatBecameOfThePrimalStepWhenTheModelFails) {
+  for (const auto policy :
+       {feasible::NonFinitePolicy::kThrow, feasible::NonFinitePolicy::kSkipStep}) {
+    auto x = torch::tensor({0.5}, f64()).requires_grad_(true);
+    torch::nn::Linear model(torch::nn::LinearOptions(1, 1).bias(false));
+    model->to(torch::kFloat64);
+    {
+      torch::NoGradGuard g;
+      model->weight.fill_(1.0);  // lambda = x: 0.5 at x_t, -1.65 after the primal step
+    }
+    feasible::Problem problem;
+    auto c = problem.add_constraint("c", feasible::ConstraintOptions()
+                                             .multiplier(feasible::MultiplierKind::kImplicit)
+                                             .implicit_model(torch::nn::AnyModule(model))
+                                             .dtype(torch::kFloat64));
+    auto primal = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                      torch::optim::SGDOptions(0.1));
+    auto dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+                                                    torch::optim::SGDOptions(0.1));
+    feasible::AlternatingPrimalDualOptimizer opt(
+        problem, {primal}, dual, feasible::ConstrainedOptimizerOptions().non_finite(policy));
+    const std::string msg = error_of([&] {
+      opt.step([&] {
+        feasible::ProblemState s((x + 10.0).pow(2).sum());
+        s.observe(c, feasible::ConstraintState(x - 1.0).features(x.detach().reshape({1, 1})));
+        return s;
+      });
+    });
+    EXPECT_HAS(msg, "negative multiplier");
+    if (policy == feasible::NonFinitePolicy::kThrow) {
+      EXPECT_HAS(msg, "second evaluation, after the primal step was taken");
+      // grad = 2 (x + 10) + lambda = 21 + 0.5.
+      EXPECT_DOUBLE_EQ(x.item<double>(), 0.5 - 0.1 * (2.0 * 10.5 + 0.5));
+    } else {
+      EXPECT_HAS(msg, "second evaluation (the primal step was undone)");
+      EXPECT_EQ(x.item<double>(), 0.5);
+    }
+    EXPECT_EQ(model->weight.item<double>(), 1.0);  // no dual step
+  }
+}
+
 // A strict violation that is the parameter itself is read at x_t by the penalty updater and in
 // the result, although the primal step changes x in place.
 TEST(EdgeCases, StrictViolationAliasingAParameterIsReadBeforeTheStep) {

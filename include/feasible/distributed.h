@@ -90,9 +90,13 @@ struct Traffic {
 /// the latter on the sorted union of the observed indices: the same code on the same numbers,
 /// so the same bits everywhere. Implicit multipliers are refused.
 ///
-/// Gradients: the primal gradients, times n_r / sum_r n_r, are packed into buckets and summed
-/// by all-reduce (c10d's Gloo all-reduce hands every rank the same reduced buffer; the tests
-/// check that parameters stay bit-identical).
+/// Gradients: the primal gradients, times n_r / sum_r n_r (carrying the header: times n_r, and
+/// divided by sum_r n_r after the sum), are packed into buckets and summed by all-reduce (c10d's
+/// Gloo all-reduce hands every rank the same reduced buffer; the tests check that parameters
+/// stay bit-identical). Carrying the header, finish_evaluation synchronizes the gradients itself
+/// and says so (SyncedEvaluation::gradients_synchronized): a Synchronizer that wraps a
+/// DataParallel and forwards begin/finish_evaluation to it then gets no synchronize_gradients
+/// call for that backward pass.
 class DataParallel : public Synchronizer, public std::enable_shared_from_this<DataParallel> {
  public:
   /// Over a process group the caller made (e.g. a c10d::ProcessGroupNCCL in a CUDA build).
@@ -161,7 +165,9 @@ class DataParallel : public Synchronizer, public std::enable_shared_from_this<Da
   /// samples (dense: one all-reduce; indexed: an all-gather of indices and values).
   void synchronize_evaluation(SyncedEvaluation& evaluation) override;
   /// See Synchronizer::begin_evaluation: starts the all-gather of the header (asynchronous,
-  /// on Gloo's worker thread) and returns at once; runs check_identical first when due.
+  /// on Gloo's worker thread) and returns at once, or, when the gradients' all-reduce will carry
+  /// the header (Options::combine_with_gradients), keeps it and starts nothing; runs
+  /// check_identical first when due.
   void begin_evaluation(SyncedEvaluation& evaluation) override;
   /// See Synchronizer::finish_evaluation: waits for the header's all-gather (a failure or a
   /// timeout throws as any collective does), or runs the gradients' all-reduce that carries it,
