@@ -122,7 +122,7 @@ void check_dense_shape(const torch::Tensor& t, const Constraint& c, const char* 
 // Brings a detached dense violation to shape [size], or explains the mismatch.
 torch::Tensor dense_shape(const torch::Tensor& t, const Constraint& c, const char* field) {
   check_dense_shape(t, c, field);
-  return t.dim() == 1 ? t : t.reshape({c.size()});
+  return t.dim() == 1 ? t : one_element_view(t, {c.size()});
 }
 
 // Refuses an observation that would make the step silently wrong: a violation that cannot move

@@ -16,7 +16,8 @@ torch::Tensor Lagrangian::primal_term(const torch::Tensor& v, const torch::Tenso
     return torch::dot(lambda, v);  // one operation instead of two
   }
   if (v.dim() == 0 && lambda.numel() == 1 && v.scalar_type() == lambda.scalar_type()) {
-    return lambda.reshape({}) * v;  // a 0-d violation: lambda's view needs no autograd node
+    // A 0-d violation: lambda's 0-d view needs no autograd node (nor a dispatcher call).
+    return detail::one_element_view(lambda, {}) * v;
   }
   return (lambda * v).sum();
 }
@@ -56,7 +57,8 @@ torch::Tensor QuadraticPenalty::primal_term(const torch::Tensor& v, const torch:
 torch::Tensor FixedPenalty::primal_term(const torch::Tensor& v, const torch::Tensor&,
                                         const torch::Tensor& c, ConstraintKind) const {
   if (v.dim() == 0 && c.numel() == 1 && v.scalar_type() == c.scalar_type()) {
-    return c.reshape({}) * v;  // a 0-d violation: one product, no sum node (the same value)
+    // A 0-d violation: one product, no sum node (the same value).
+    return detail::one_element_view(c, {}) * v;
   }
   return (c * v).sum();
 }

@@ -261,7 +261,7 @@ void StepEngine::restore_dual_extrapolation() {
 
 void StepEngine::record(Evaluation& eval, StepResult& result, bool watch) {
   result.loss = detached(eval.state.loss);
-  if (result.loss.dim() != 0) result.loss = result.loss.reshape({});
+  if (result.loss.dim() != 0) result.loss = one_element_view(result.loss, {});
   if (eval.lagrangian.defined()) result.lagrangian = detached(eval.lagrangian);
   for (auto& item : eval.items) {
     auto& cr = result.constraints[item.constraint.index()];
@@ -272,7 +272,7 @@ void StepEngine::record(Evaluation& eval, StepResult& result, bool watch) {
       cr.violation = item.s;
     } else {
       cr.violation = detached_copy_if_alias(item.v);
-      if (cr.violation.dim() == 0) cr.violation = cr.violation.reshape({1});
+      if (cr.violation.dim() == 0) cr.violation = one_element_view(cr.violation, {1});
     }
     cr.strict_violation = item.s;
     cr.indices = item.idx;

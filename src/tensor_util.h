@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <typeinfo>
+#include <vector>
 
 namespace feasible {
 namespace detail {
@@ -48,6 +50,26 @@ inline torch::Tensor negated(const torch::Tensor& t) {
     for (int64_t i = 0, n = t.numel(); i < n; ++i) out[i] = -in[i];
   });
   return r;
+}
+
+/// `t.reshape(sizes)` for a tensor of one element (`sizes` of one element: {} or {1}): a tensor
+/// without autograd history on the CPU is viewed (the same storage, offset and version counter)
+/// through a shallow copy of its TensorImpl with the new sizes, without a dispatcher call; any
+/// other tensor (another device, autograd history, a TensorImpl subclass or Python dispatch)
+/// goes through reshape().
+inline torch::Tensor one_element_view(const torch::Tensor& t, c10::IntArrayRef sizes) {
+  c10::TensorImpl* impl = t.unsafeGetTensorImpl();
+  // Only a plain TensorImpl (no subclass, no Python dispatch) is copied this way.
+  if (t.numel() != 1 || c10::multiply_integers(sizes) != 1 || t.requires_grad() ||
+      t.layout() != torch::kStrided || !t.device().is_cpu() || t.is_conj() || t.is_neg() ||
+      typeid(*impl) != typeid(c10::TensorImpl) || impl->is_python_dispatch()) {
+    return t.reshape(sizes);
+  }
+  auto view = impl->shallow_copy_and_detach(impl->version_counter(),
+                                            /*allow_tensor_metadata_change=*/true);
+  const std::vector<int64_t> strides(sizes.size(), 1);
+  view->set_sizes_and_strides(sizes, strides);
+  return torch::Tensor(std::move(view));
 }
 
 }  // namespace detail

@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "src/tensor_util.h"
+
 namespace {
 
 using feasible::ConstraintKind;
@@ -375,6 +377,33 @@ TYPED_TEST(FormulationTest, FixedPenaltyProperties) {
   EXPECT_FALSE(f.allows_penalty_updater());
   EXPECT_THROW(f.dual_ascent(this->vec({1.0}), this->scalar(1.0), ConstraintKind::kEquality),
                c10::Error);
+}
+
+// The step views a one-element tensor as 0-d or [1] (a 0-d violation's multiplier in the
+// primal term, the strict violation and the result's violation) without a reshape call: the
+// view has the new shape, the same value, storage and offset, and shares the version counter
+// (an in-place change shows through it and counts for autograd's checks); a tensor that
+// requires a gradient, or has more than one element, still goes through reshape.
+TEST(OneElementView, ViewsWithoutAReshapeAndSharesTheVersion) {
+  const torch::Tensor base = torch::tensor({1.0, 2.5, 4.0}, torch::kFloat64);
+  const torch::Tensor t = base.slice(0, 1, 2);  // [1] at offset 1
+  const torch::Tensor s = feasible::detail::one_element_view(t, {});
+  EXPECT_EQ(s.dim(), 0);
+  EXPECT_EQ(s.item<double>(), 2.5);
+  EXPECT_EQ(s.data_ptr(), t.data_ptr());
+  const torch::Tensor v = feasible::detail::one_element_view(s, {1});
+  EXPECT_EQ(v.sizes(), (std::vector<int64_t>{1}));
+  EXPECT_EQ(v.data_ptr(), t.data_ptr());
+  const auto version = v._version();
+  base.add_(1.0);
+  EXPECT_EQ(v.item<double>(), 3.5);
+  EXPECT_GT(v._version(), version);
+  EXPECT_EQ(v._version(), base._version());
+  const torch::Tensor g = torch::tensor({2.0}).requires_grad_();
+  const torch::Tensor r = feasible::detail::one_element_view(g, {});
+  EXPECT_TRUE(r.requires_grad());
+  EXPECT_TRUE(r.grad_fn() != nullptr);  // reshape's view, with its autograd node
+  EXPECT_EQ(feasible::detail::one_element_view(base, {3}).sizes(), base.sizes());
 }
 
 }  // namespace
