@@ -3,6 +3,7 @@
 #pragma once
 #include <ATen/Dispatch.h>
 #include <ATen/EmptyTensor.h>
+#include <c10/core/impl/TorchDispatchModeTLS.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -52,17 +53,17 @@ inline torch::Tensor negated(const torch::Tensor& t) {
   return r;
 }
 
-/// `t.reshape(sizes)` for a tensor of one element (`sizes` of one element: {} or {1}): a tensor
-/// without autograd history on the CPU is viewed (the same storage, offset and version counter)
-/// through a shallow copy of its TensorImpl with the new sizes, without a dispatcher call; any
-/// other tensor (another device, autograd history, a TensorImpl subclass or Python dispatch)
-/// goes through reshape().
+/// `t.reshape(sizes)` for a tensor of one element (`sizes` of one element: {} or {1}): a plain
+/// CPU tensor without autograd metadata (no gradient, no forward-mode tangent, not a view that
+/// autograd tracks) and without names, outside any Python dispatch mode, is viewed (the same
+/// storage, offset and version counter) through a shallow copy of its TensorImpl with the new
+/// sizes, without a dispatcher call; any other tensor goes through reshape().
 inline torch::Tensor one_element_view(const torch::Tensor& t, c10::IntArrayRef sizes) {
   c10::TensorImpl* impl = t.unsafeGetTensorImpl();
-  // Only a plain TensorImpl (no subclass, no Python dispatch) is copied this way.
-  if (t.numel() != 1 || c10::multiply_integers(sizes) != 1 || t.requires_grad() ||
-      t.layout() != torch::kStrided || !t.device().is_cpu() || t.is_conj() || t.is_neg() ||
-      typeid(*impl) != typeid(c10::TensorImpl) || impl->is_python_dispatch()) {
+  if (t.numel() != 1 || c10::multiply_integers(sizes) != 1 || impl->autograd_meta() != nullptr ||
+      t.has_names() || t.layout() != torch::kStrided || !t.device().is_cpu() || t.is_conj() ||
+      t.is_neg() || typeid(*impl) != typeid(c10::TensorImpl) || impl->is_python_dispatch() ||
+      c10::impl::dispatch_mode_enabled()) {
     return t.reshape(sizes);
   }
   auto view = impl->shallow_copy_and_detach(impl->version_counter(),

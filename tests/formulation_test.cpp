@@ -382,28 +382,47 @@ TYPED_TEST(FormulationTest, FixedPenaltyProperties) {
 // The step views a one-element tensor as 0-d or [1] (a 0-d violation's multiplier in the
 // primal term, the strict violation and the result's violation) without a reshape call: the
 // view has the new shape, the same value, storage and offset, and shares the version counter
-// (an in-place change shows through it and counts for autograd's checks); a tensor that
-// requires a gradient, or has more than one element, still goes through reshape.
+// (an in-place change shows through it and counts for autograd's checks), and it is not one of
+// reshape's tracked views; a tensor with autograd metadata (one that requires a gradient, or a
+// view that autograd tracks), with names, or with more than one element still goes through
+// reshape. (The 0-d primal terms built on it are checked with their gradients in
+// ZeroDimViolationGivesTheGeneralFormulasValue above.)
 TEST(OneElementView, ViewsWithoutAReshapeAndSharesTheVersion) {
+  using feasible::detail::one_element_view;
   const torch::Tensor base = torch::tensor({1.0, 2.5, 4.0}, torch::kFloat64);
-  const torch::Tensor t = base.slice(0, 1, 2);  // [1] at offset 1
-  const torch::Tensor s = feasible::detail::one_element_view(t, {});
+  // [1] at offset 1 of base's storage, with no autograd metadata (set_, not a tracked view).
+  torch::Tensor t = torch::empty({0}, torch::kFloat64);
+  t.set_(base.storage(), 1, {1}, {1});
+  ASSERT_EQ(t.data_ptr(), base.slice(0, 1, 2).data_ptr());
+  const torch::Tensor s = one_element_view(t, {});
   EXPECT_EQ(s.dim(), 0);
   EXPECT_EQ(s.item<double>(), 2.5);
   EXPECT_EQ(s.data_ptr(), t.data_ptr());
-  const torch::Tensor v = feasible::detail::one_element_view(s, {1});
+  EXPECT_FALSE(s.is_view());  // not made by reshape (whose result is a tracked view)
+  EXPECT_TRUE(t.reshape({}).is_view());
+  const torch::Tensor v = one_element_view(s, {1});
   EXPECT_EQ(v.sizes(), (std::vector<int64_t>{1}));
   EXPECT_EQ(v.data_ptr(), t.data_ptr());
+  EXPECT_FALSE(v.is_view());
   const auto version = v._version();
-  base.add_(1.0);
+  t.add_(1.0);
   EXPECT_EQ(v.item<double>(), 3.5);
   EXPECT_GT(v._version(), version);
-  EXPECT_EQ(v._version(), base._version());
+  EXPECT_EQ(v._version(), t._version());
+  // A slice at a non-zero offset is a tracked view: reshape, the value at its offset.
+  const torch::Tensor at_offset = one_element_view(base.slice(0, 1, 2), {});
+  EXPECT_TRUE(at_offset.is_view());
+  EXPECT_EQ(at_offset.item<double>(), 3.5);  // t shares base's storage: 2.5 + 1
   const torch::Tensor g = torch::tensor({2.0}).requires_grad_();
-  const torch::Tensor r = feasible::detail::one_element_view(g, {});
+  const torch::Tensor r = one_element_view(g, {});
   EXPECT_TRUE(r.requires_grad());
-  EXPECT_TRUE(r.grad_fn() != nullptr);  // reshape's view, with its autograd node
-  EXPECT_EQ(feasible::detail::one_element_view(base, {3}).sizes(), base.sizes());
+  EXPECT_TRUE(r.grad_fn() != nullptr);                 // reshape's view, with its autograd node
+  EXPECT_TRUE(one_element_view(base, {3}).is_view());  // three elements: reshape
+  // A named tensor goes to reshape, which refuses it (a 0-d tensor cannot keep a name).
+  const auto name = at::Dimname::fromSymbol(c10::Symbol::dimname("n"));
+  const torch::Tensor named = torch::tensor({5.0}).refine_names({name});
+  EXPECT_THROW(one_element_view(named, {}), c10::Error);
+  EXPECT_THROW(named.reshape({}), c10::Error);
 }
 
 }  // namespace
