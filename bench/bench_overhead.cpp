@@ -28,7 +28,9 @@
 //        --count-ops N (count ATen operator calls over N steps instead of timing; with
 //        --list-ops, list them by name), --only NAME (only the variants tagged NAME, or if
 //        none, those whose name contains NAME; e.g. for a profiler), --adaptive-malloc (leave
-//        glibc's malloc thresholds adaptive; by default they are fixed, see fix_allocator).
+//        glibc's malloc thresholds adaptive; by default they are fixed, see fix_allocator),
+//        --thread-per-variant (each variant runs on a thread of its own, still one at a time:
+//        a malloc arena each, and a profiler tells the variants apart by thread; see Worker).
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/record_function.h>
 #include <feasible/feasible.h>
@@ -36,21 +38,25 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_util.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <pthread.h>
 #endif
 
 namespace {
@@ -77,6 +83,7 @@ struct Config {
   bool list_ops = false;
   std::string only;          // non-empty: run only the variants whose name contains this
   bool fixed_malloc = true;  // hold glibc's allocator thresholds constant (see fix_allocator)
+  bool thread_per_variant = false;  // each variant on a thread of its own (see Worker)
 };
 
 // glibc's malloc adapts its mmap threshold to the sizes freed so far and returns memory to the
@@ -184,26 +191,96 @@ void print_op_counts(const char* title, std::vector<Variant>& variants, const Co
   }
 }
 
+// Runs one variant's blocks on a thread of its own (--thread-per-variant), named by the variant's
+// tag. The caller waits for each block, so the variants still run one at a time, interleaved as
+// before. Two uses: a sampling profiler can then tell the variants' samples apart in one run
+// (`perf record`, then `perf report --sort comm,dso`), and glibc's malloc gives each thread an
+// arena of its own while there are fewer than 8 per core, so no variant's tensors are placed among
+// the remnants of the others' steps. The thread sets LibTorch's intra-op thread count again: under
+// OpenMP it is a per-thread setting.
+class Worker {
+ public:
+  Worker(Variant& v, int threads) : variant_(v), threads_(threads), thread_([this] { loop(); }) {}
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker() {
+    post(-1);
+    thread_.join();
+  }
+  // Runs n steps on the worker's thread and returns their seconds.
+  double run(int n) {
+    post(n);
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+    return seconds_;
+  }
+
+ private:
+  void post(int n) {  // n < 0 stops the thread
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = n;
+    done_ = false;
+    posted_ = true;
+    cv_.notify_all();
+  }
+  void loop() {
+#if defined(__GLIBC__)
+    // The variant's tag names the thread (at most 15 characters), so that `perf report --sort
+    // comm` lists the variants by tag.
+    pthread_setname_np(pthread_self(), variant_.tag.substr(0, 15).c_str());
+#endif
+    torch::set_num_threads(threads_);
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return posted_; });
+      posted_ = false;
+      const int n = job_;
+      if (n < 0) return;
+      lock.unlock();
+      const auto t0 = Clock::now();
+      variant_.run(n);
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      lock.lock();
+      seconds_ = s;
+      done_ = true;
+      cv_.notify_all();
+    }
+  }
+  Variant& variant_;
+  const int threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int job_ = 0;
+  bool posted_ = false, done_ = false;
+  double seconds_ = 0;
+  std::thread thread_;  // last: started once the members above exist
+};
+
 // Times every variant in alternation; returns per-step seconds, [variant][round]. Each round
 // runs the variants in a new random order (a fixed seed, so runs repeat), so that every variant
 // sits at every position and follows every other one equally often on average: what a variant
 // leaves in the caches and the allocator then weighs on all of them alike, not always on the one
-// after it.
-std::vector<std::vector<double>> measure(std::vector<Variant>& variants, int steps, int rounds,
-                                         int warmup) {
-  for (auto& v : variants) v.run(warmup > 0 ? warmup : steps);
+// after it. With cfg.thread_per_variant each variant runs on a Worker.
+std::vector<std::vector<double>> measure(std::vector<Variant>& variants, int steps,
+                                         const Config& cfg) {
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (auto& v : variants) {
+    workers.push_back(cfg.thread_per_variant ? std::make_unique<Worker>(v, cfg.threads) : nullptr);
+  }
+  auto run = [&](size_t i, int n) {
+    if (workers[i]) return workers[i]->run(n);
+    const auto t0 = Clock::now();
+    variants[i].run(n);
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  for (size_t i = 0; i < variants.size(); ++i) run(i, cfg.warmup > 0 ? cfg.warmup : steps);
   std::vector<std::vector<double>> t(variants.size());
   std::vector<size_t> order(variants.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::mt19937 gen(20261201);
-  for (int r = 0; r < rounds; ++r) {
+  for (int r = 0; r < cfg.rounds; ++r) {
     std::shuffle(order.begin(), order.end(), gen);
-    for (const size_t i : order) {
-      const auto t0 = Clock::now();
-      variants[i].run(steps);
-      const auto t1 = Clock::now();
-      t[i].push_back(std::chrono::duration<double>(t1 - t0).count() / steps);
-    }
+    for (const size_t i : order) t[i].push_back(run(i, steps) / steps);
   }
   return t;
 }
@@ -268,7 +345,7 @@ void run_section(const char* title, std::vector<Variant> variants, const std::ve
     if (variants.empty()) return;
   }
   if (cfg.count_ops > 0) return print_op_counts(title, variants, cfg);
-  const auto t = measure(variants, steps, cfg.rounds, cfg.warmup);
+  const auto t = measure(variants, steps, cfg);
   report(title, variants, t, ratios, steps, cfg.rounds);
 }
 
@@ -722,6 +799,8 @@ int main(int argc, char** argv) {
       cfg.only = argv[++i];
     } else if (a == "--adaptive-malloc") {
       cfg.fixed_malloc = false;
+    } else if (a == "--thread-per-variant") {
+      cfg.thread_per_variant = true;
     } else {
       const Config d;
       std::printf(
@@ -730,7 +809,9 @@ int main(int argc, char** argv) {
           "          [--count-ops N [--list-ops]]  (count ATen operators per step, no timing)\n"
           "          [--only NAME]  (only the variants tagged NAME, else those whose name contains "
           "it)\n"
-          "          [--adaptive-malloc]  (leave glibc's malloc thresholds adaptive)\n",
+          "          [--adaptive-malloc]  (leave glibc's malloc thresholds adaptive)\n"
+          "          [--thread-per-variant]  (each variant on a thread of its own: a malloc "
+          "arena each; perf tells them apart by thread name)\n",
           argv[0], d.threads, d.rounds, d.steps_a, d.steps_b, d.steps_c);
       return a == "--help" || a == "-h" ? 0 : 2;
     }
@@ -742,8 +823,9 @@ int main(int argc, char** argv) {
   }
   const std::string allocator = fix_allocator(cfg.fixed_malloc);
   torch::set_num_threads(cfg.threads);
-  std::printf("feasible %s overhead benchmark; LibTorch threads: %d; %s\n", feasible::kVersion,
-              torch::get_num_threads(), allocator.c_str());
+  std::printf("feasible %s overhead benchmark; LibTorch threads: %d; %s%s\n", feasible::kVersion,
+              torch::get_num_threads(), allocator.c_str(),
+              cfg.thread_per_variant ? "; a thread per variant" : "");
   const auto t0 = Clock::now();
   std::fflush(stdout);
   if (cfg.sections.find('a') != std::string::npos) section_a(cfg);
