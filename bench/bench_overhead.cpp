@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +51,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench_util.h"
@@ -207,11 +209,13 @@ class Worker {
     post(-1);
     thread_.join();
   }
-  // Runs n steps on the worker's thread and returns their seconds.
+  // Runs n steps on the worker's thread and returns their seconds; what the steps threw is
+  // thrown here.
   double run(int n) {
     post(n);
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return done_; });
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     return seconds_;
   }
 
@@ -237,11 +241,17 @@ class Worker {
       const int n = job_;
       if (n < 0) return;
       lock.unlock();
+      std::exception_ptr error;
       const auto t0 = Clock::now();
-      variant_.run(n);
+      try {
+        variant_.run(n);
+      } catch (...) {
+        error = std::current_exception();
+      }
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
       lock.lock();
       seconds_ = s;
+      error_ = error;
       done_ = true;
       cv_.notify_all();
     }
@@ -253,6 +263,7 @@ class Worker {
   int job_ = 0;
   bool posted_ = false, done_ = false;
   double seconds_ = 0;
+  std::exception_ptr error_;
   std::thread thread_;  // last: started once the members above exist
 };
 
