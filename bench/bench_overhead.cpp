@@ -30,7 +30,8 @@
 //        none, those whose name contains NAME; e.g. for a profiler), --adaptive-malloc (leave
 //        glibc's malloc thresholds adaptive; by default they are fixed, see fix_allocator),
 //        --thread-per-variant (each variant runs on a thread of its own, still one at a time:
-//        a malloc arena each, and a profiler tells the variants apart by thread; see Worker).
+//        its steps allocate from a malloc arena of their own, and a profiler tells the variants
+//        apart by thread name; see Worker; not used by --count-ops).
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/record_function.h>
 #include <feasible/feasible.h>
@@ -197,9 +198,11 @@ void print_op_counts(const char* title, std::vector<Variant>& variants, const Co
 // tag. The caller waits for each block, so the variants still run one at a time, interleaved as
 // before. Two uses: a sampling profiler can then tell the variants' samples apart in one run
 // (`perf record`, then `perf report --sort comm,dso`), and glibc's malloc gives each thread an
-// arena of its own while there are fewer than 8 per core, so no variant's tensors are placed among
-// the remnants of the others' steps. The thread sets LibTorch's intra-op thread count again: under
-// OpenMP it is a per-thread setting.
+// arena of its own while there are fewer than 8 per core, so the tensors of a variant's steps are
+// not placed among the remnants of the others' steps (what the section built on the main thread,
+// the models and the data, stays in the main arena). The thread sets LibTorch's intra-op thread
+// count at once: under OpenMP it is a per-thread setting, which parallel_for would re-apply only
+// on its first call. Meant for --threads 1: with OpenMP each thread keeps a pool of its own.
 class Worker {
  public:
   Worker(Variant& v, int threads) : variant_(v), threads_(threads), thread_([this] { loop(); }) {}
@@ -261,7 +264,8 @@ class Worker {
   std::mutex mu_;
   std::condition_variable cv_;
   int job_ = 0;
-  bool posted_ = false, done_ = false;
+  bool posted_ = false;
+  bool done_ = false;
   double seconds_ = 0;
   std::exception_ptr error_;
   std::thread thread_;  // last: started once the members above exist
@@ -821,8 +825,9 @@ int main(int argc, char** argv) {
           "          [--only NAME]  (only the variants tagged NAME, else those whose name contains "
           "it)\n"
           "          [--adaptive-malloc]  (leave glibc's malloc thresholds adaptive)\n"
-          "          [--thread-per-variant]  (each variant on a thread of its own: a malloc "
-          "arena each; perf tells them apart by thread name)\n",
+          "          [--thread-per-variant]  (each variant on a thread of its own: its steps "
+          "allocate from a malloc arena of their own; perf tells the variants apart by thread "
+          "name)\n",
           argv[0], d.threads, d.rounds, d.steps_a, d.steps_b, d.steps_c);
       return a == "--help" || a == "-h" ? 0 : 2;
     }
@@ -836,7 +841,7 @@ int main(int argc, char** argv) {
   torch::set_num_threads(cfg.threads);
   std::printf("feasible %s overhead benchmark; LibTorch threads: %d; %s%s\n", feasible::kVersion,
               torch::get_num_threads(), allocator.c_str(),
-              cfg.thread_per_variant ? "; a thread per variant" : "");
+              cfg.thread_per_variant && cfg.count_ops == 0 ? "; a thread per variant" : "");
   const auto t0 = Clock::now();
   std::fflush(stdout);
   if (cfg.sections.find('a') != std::string::npos) section_a(cfg);
