@@ -9,6 +9,14 @@ namespace feasible {
 namespace detail {
 namespace {
 
+// Whether the optimizers' zero_grad() fills the gradients with zeros (LibTorch 1.x) rather than
+// setting them to none (2.x, where set_to_none defaults to true).
+#if TORCH_VERSION_MAJOR >= 2
+constexpr bool kZeroGradKeepsGradients = false;
+#else
+constexpr bool kZeroGradKeepsGradients = true;
+#endif
+
 optim::ExtrapolationOptimizer& as_extra(torch::optim::Optimizer& opt) {
   // The scheme's constructor checked the type.
   return dynamic_cast<optim::ExtrapolationOptimizer&>(opt);
@@ -100,10 +108,92 @@ void StepEngine::zero_primal_gradients() {
   for (auto& opt : primal_) opt->zero_grad();
 }
 
+void StepEngine::release_primal_gradients() {
+  released_.clear();
+  dropped_.clear();
+  if (!kZeroGradKeepsGradients) {  // LibTorch 2.x: zero_grad() sets them to none itself
+    zero_primal_gradients();
+    return;
+  }
+  for (auto& opt : primal_) {
+    for (auto& group : opt->param_groups()) {
+      for (auto& p : group.params()) {
+        torch::Tensor& g = p.mutable_grad();
+        released_.push_back(std::move(g));
+        g = torch::Tensor();
+      }
+    }
+  }
+}
+
+void StepEngine::drop_released_gradients() {
+  dropped_.assign(released_.size(), 0);
+  size_t k = 0;
+  for (auto& opt : primal_) {
+    for (auto& group : opt->param_groups()) {
+      for (auto& p : group.params()) {
+        if (k == released_.size()) return;
+        torch::Tensor& old = released_[k];
+        // Only a gradient that zeros_like(p) gives back exactly (dense, as p, no history).
+        if (old.defined() && old.layout() == torch::kStrided && !old.grad_fn() &&
+            old.scalar_type() == p.scalar_type() && old.device() == p.device() &&
+            p.is_non_overlapping_and_dense() && old.strides() == p.strides()) {
+          old = torch::Tensor();
+          dropped_[k] = 1;
+        }
+        ++k;
+      }
+    }
+  }
+}
+
+void StepEngine::restore_unreached_gradients() {
+  if (released_.empty()) return;
+  size_t k = 0;
+  for (auto& opt : primal_) {
+    for (auto& group : opt->param_groups()) {
+      for (auto& p : group.params()) {
+        if (k == released_.size()) break;
+        const bool dropped = k < dropped_.size() && dropped_[k] != 0;
+        torch::Tensor& old = released_[k++];
+        if (p.grad().defined()) continue;
+        if (dropped) {
+          p.mutable_grad() = torch::zeros_like(p);
+        } else if (old.defined()) {
+          torch::Tensor zeroed = old.grad_fn() ? old.detach() : std::move(old);  // as zero_grad()
+          zeroed.zero_();
+          p.mutable_grad() = std::move(zeroed);
+        }
+      }
+    }
+  }
+  released_.clear();  // frees the gradients kept (those not dropped) that were replaced
+  dropped_.clear();
+}
+
+StepEngine::ReleasedGradients::~ReleasedGradients() {
+  if (engine.released_.empty()) return;  // the normal paths have restored them
+  try {
+    engine.restore_unreached_gradients();  // unwinding: the first error is the one reported
+  } catch (...) {
+    engine.released_.clear();
+    engine.dropped_.clear();
+  }
+}
+
 void StepEngine::local_backward(Evaluation& eval, bool zeroed) {
-  if (!zeroed) zero_primal_gradients();
+  ReleasedGradients guard{*this};  // restores on unwind what the caller or this call released
+  if (!zeroed) {
+    if (sync_) {
+      zero_primal_gradients();
+    } else {
+      release_primal_gradients();
+    }
+  }
   torch::Tensor lagrangian = primal_lagrangian(eval);
+  drop_released_gradients();
   if (lagrangian.requires_grad()) lagrangian.backward();
+  restore_unreached_gradients();
 }
 
 bool StepEngine::backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken,
@@ -115,11 +205,15 @@ bool StepEngine::backward(Evaluation& eval, StepResult& result, Stage stage, Tak
 
 bool StepEngine::evaluate_backward(const Closure& closure, Evaluation& eval, StepResult& result,
                                    Stage stage, Taken taken) {
-  zero_primal_gradients();
   if (!sync_) {
-    return evaluate(closure, eval, result, stage, taken) &&
-           backward(eval, result, stage, taken, /*zeroed=*/true);
+    ReleasedGradients guard{*this};
+    release_primal_gradients();
+    const bool ok = evaluate(closure, eval, result, stage, taken) &&
+                    backward(eval, result, stage, taken, /*zeroed=*/true);
+    restore_unreached_gradients();  // done by backward() unless the evaluation was skipped
+    return ok;
   }
+  zero_primal_gradients();
   read_evaluation(closure, eval, result, stage);
   const int64_t bad = local_bad(eval);
   SyncedEvaluation ex;

@@ -230,11 +230,37 @@ class StepEngine {
   /// Reports the agreed non-finite value `bad` (found on `bad_rank`): skips or throws.
   bool report_bad(Evaluation& eval, StepResult& result, Stage stage, Taken taken, int64_t bad,
                   int bad_rank);
-  /// zero_grad (unless `zeroed`: done before the closure), the primal Lagrangian and its
-  /// backward pass (no exchange, no check).
+  /// The primal gradients released (unless `zeroed`: done before the closure; zero_grad with
+  /// sync_), the primal Lagrangian, its backward pass, and the unreached gradients restored (no
+  /// exchange, no check).
   void local_backward(Evaluation& eval, bool zeroed = false);
   /// zero_grad() on every primal optimizer.
   void zero_primal_gradients();
+  /// Takes the primal gradients out of their parameters (into released_) before the closure,
+  /// so that the backward pass hands each parameter the gradient tensor it computed
+  /// (AccumulateGrad adopts it) instead of adding it to a zero-filled one: under LibTorch 1.x
+  /// that saves zero_grad()'s fill and the accumulation's read of the zeros, two passes over
+  /// the gradients per step. Under LibTorch 2.x, whose zero_grad() sets the gradients to none,
+  /// it is zero_grad(). Single process only: with sync_ the engine calls zero_grad().
+  void release_primal_gradients();
+  /// Frees, just before the backward pass, the released gradients that zeros_like(p) can give
+  /// back exactly (dense, p's dtype, device and strides, no history), and marks them in
+  /// dropped_: the backward pass's new gradients then reuse their memory, as with zero_grad()
+  /// (freed before the closure instead, they made the new gradients land on fresh pages under
+  /// glibc's adaptive malloc; kept to the end of the backward pass, they cost 1-3% there).
+  void drop_released_gradients();
+  /// Gives the parameters that the backward pass did not reach their released gradient back,
+  /// zeroed (zeros_like(p) for a dropped one; the kept tensor, detached if it had a history,
+  /// filled with zeros otherwise), and frees the rest: the gradients are then what zero_grad()
+  /// and backward() leave under LibTorch 1.x, up to the sign of a zero (the backward pass's -0
+  /// stays -0, where zero_grad's +0 plus -0 is +0). No-op when nothing is released.
+  void restore_unreached_gradients();
+  /// Restores the released gradients when the scope is left by an exception (the normal paths
+  /// call restore_unreached_gradients() themselves, so that its errors are not swallowed).
+  struct ReleasedGradients {
+    StepEngine& engine;
+    ~ReleasedGradients();
+  };
   /// Hands the primal gradients to sync_ (src/synchronize.cpp).
   void synchronize_gradients();
   /// The primal parameters that require a gradient, in the primal optimizers' order.
@@ -272,9 +298,11 @@ class StepEngine {
   FusedDual fused_ = FusedDual::kNone;
   std::vector<torch::Tensor> fused_scratch_;  // NuPI's update buffers, reused across steps
   std::vector<std::vector<torch::Tensor>> multiplier_parameters_;  // by constraint index
-  StepResult blank_;                    // the result before a step (names, kinds)
-  std::vector<torch::Tensor> scratch_;  // tensors to check, reused across steps
-  std::vector<bool> fused_finite_;      // by constraint index, reused across steps
+  StepResult blank_;                     // the result before a step (names, kinds)
+  std::vector<torch::Tensor> scratch_;   // tensors to check, reused across steps
+  std::vector<torch::Tensor> released_;  // by primal parameter; see release_primal_gradients
+  std::vector<char> dropped_;            // by primal parameter; see drop_released_gradients
+  std::vector<bool> fused_finite_;       // by constraint index, reused across steps
 };
 
 /// Whether every entry of every tensor is finite; the position of the first that is not, or -1.

@@ -129,3 +129,111 @@ TEST(Schemes, BackwardPassesPerStep) {
   EXPECT_EQ(backward_passes_per_step<feasible::AlternatingPrimalDualOptimizer>(false), 1);
   EXPECT_EQ(backward_passes_per_step<feasible::ExtragradientOptimizer>(true), 2);
 }
+
+// Under LibTorch 1.x the optimizers' zero_grad() fills defined gradients with zeros; under 2.x it
+// sets them to none. The step's gradients match the linked version's either way.
+constexpr bool kZeroGradKeeps = TORCH_VERSION_MAJOR < 2;
+
+// The gradients a step leaves are those of the optimizers' zero_grad() followed by the backward
+// pass: the step hands each parameter the gradient tensor that the backward pass computed
+// instead of adding it to zeros, and (LibTorch 1.x) gives the parameters it did not reach their
+// zeroed gradient back, so that Adam moves them by their momentum exactly as after zero_grad().
+// Checked against the hand-written simultaneous loop for three steps: x always reached, u
+// reached in the first step only.
+TEST(Schemes, GradientsAreThoseOfZeroGradThenBackward) {
+  auto run = [](bool library, torch::Tensor& x, torch::Tensor& u) {
+    x = torch::tensor({1.0, -0.5}, f64()).requires_grad_(true);
+    u = torch::tensor({2.0}, f64()).requires_grad_(true);
+    auto adam = std::make_shared<torch::optim::Adam>(std::vector<torch::Tensor>{x, u},
+                                                     torch::optim::AdamOptions(0.1));
+    auto loss = [&](int t) {
+      torch::Tensor f = x.pow(2).sum();
+      return t == 0 ? f + 3.0 * u.sum() : f;
+    };
+    auto violation = [&] { return 0.5 - x.sum(); };
+    if (library) {
+      feasible::Problem problem;
+      auto g = problem.add_constraint("g", feasible::ConstraintOptions().dtype(torch::kFloat64));
+      auto dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+                                                      torch::optim::SGDOptions(0.1));
+      feasible::SimultaneousOptimizer opt(problem, {adam}, dual);
+      for (int t = 0; t < 3; ++t) {
+        opt.step([&] {
+          feasible::ProblemState s(loss(t));
+          s.observe(g, feasible::ConstraintState(violation()));
+          return s;
+        });
+      }
+      return;
+    }
+    auto lam = torch::zeros({}, f64());
+    for (int t = 0; t < 3; ++t) {
+      adam->zero_grad();
+      torch::Tensor v = violation();
+      (loss(t) + lam * v).backward();
+      adam->step();
+      torch::NoGradGuard no_grad;
+      lam.add_(v.detach(), 0.1).clamp_min_(0.0);
+    }
+  };
+  torch::Tensor x, u, hx, hu;
+  run(true, x, u);
+  run(false, hx, hu);
+  ASSERT_EQ(u.grad().defined(), kZeroGradKeeps);
+  if (kZeroGradKeeps) {
+    EXPECT_EQ(u.grad().item<double>(), 0.0);
+    EXPECT_LT(u.item<double>(), 2.0 - 0.1 - 0.1);  // moved on by momentum after the first step
+  }
+  EXPECT_TRUE(torch::equal(x.grad(), hx.grad()));
+  EXPECT_TRUE(torch::allclose(u, hu, 0.0, 1e-14));
+  EXPECT_TRUE(torch::allclose(x, hx, 0.0, 1e-14));
+}
+
+// A step that ends early, by an exception from the closure or by a skipped non-finite loss,
+// leaves the primal gradients as zero_grad() does: zeroed (LibTorch 1.x) or none (2.x).
+TEST(Schemes, AStepThatEndsEarlyLeavesTheGradientsOfZeroGrad) {
+  auto x = torch::tensor({1.0, -0.5}, f64()).requires_grad_(true);
+  x.mutable_grad() = torch::tensor({4.0, 5.0}, f64());
+  feasible::Problem problem;
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x},
+                                                 torch::optim::SGDOptions(0.1));
+  feasible::UnconstrainedOptimizer opt(
+      problem, {sgd},
+      feasible::ConstrainedOptimizerOptions().non_finite(feasible::NonFinitePolicy::kSkipStep));
+  auto expect_zero_grad = [&] {
+    ASSERT_EQ(x.grad().defined(), kZeroGradKeeps);
+    if (kZeroGradKeeps) {
+      EXPECT_TRUE(torch::equal(x.grad(), torch::zeros({2}, f64())));
+    }
+  };
+  EXPECT_THROW(opt.step([&]() -> feasible::ProblemState { throw std::runtime_error("user"); }),
+               std::runtime_error);
+  expect_zero_grad();
+  x.mutable_grad() = torch::tensor({7.0, 7.0}, f64());
+  const auto r = opt.step([&] { return feasible::ProblemState(x.sum() * NAN); });
+  EXPECT_TRUE(r.skipped);
+  expect_zero_grad();
+  EXPECT_TRUE(torch::equal(x, torch::tensor({1.0, -0.5}, f64())));
+}
+
+// A released gradient that zeros_like(p) would not give back exactly (here strides other than
+// p's) is kept through the backward pass and, for a parameter the pass did not reach, given
+// back zeroed: the same tensor, as zero_grad() leaves it (LibTorch 1.x).
+TEST(Schemes, AnUnreachedGradientOfItsOwnLayoutIsZeroedInPlace) {
+  if (!kZeroGradKeeps) GTEST_SKIP() << "LibTorch 2.x: zero_grad() sets gradients to none";
+  auto x = torch::tensor({1.0}, f64()).requires_grad_(true);
+  auto u = torch::ones({2, 3}, f64()).requires_grad_(true);
+  u.mutable_grad() = torch::full({3, 2}, 5.0, f64()).t();  // strides {1, 2}; u has {3, 1}
+  const void* storage = u.grad().data_ptr();
+  feasible::Problem problem;
+  auto sgd = std::make_shared<torch::optim::SGD>(std::vector<torch::Tensor>{x, u},
+                                                 torch::optim::SGDOptions(0.1));
+  feasible::UnconstrainedOptimizer opt(problem, {sgd});
+  opt.step([&] { return feasible::ProblemState(x.pow(2).sum()); });
+  ASSERT_TRUE(u.grad().defined());
+  EXPECT_EQ(u.grad().data_ptr(), storage);
+  EXPECT_EQ(u.grad().strides(), (std::vector<int64_t>{1, 2}));  // [3, 2] transposed
+  EXPECT_TRUE(torch::equal(u.grad(), torch::zeros({2, 3}, f64())));
+  EXPECT_TRUE(torch::equal(u, torch::ones({2, 3}, f64())));
+  EXPECT_NEAR(x.item<double>(), 1.0 - 0.1 * 2.0, 1e-15);
+}
