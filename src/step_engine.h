@@ -142,15 +142,15 @@ class StepEngine {
   /// step must be skipped for a non-finite value.
   bool evaluate(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage,
                 Taken taken);
-  /// Zeroes primal gradients (unless `zeroed`: done before the closure), forms the Lagrangian,
-  /// one backward pass, checks the gradients.
+  /// Clears the primal gradients (unless `zeroed`: done before the closure; see local_backward),
+  /// forms the Lagrangian, one backward pass, checks the gradients.
   bool backward(Evaluation& eval, StepResult& result, Stage stage, Taken taken,
                 bool zeroed = false);
-  /// evaluate() then backward(), with the primal gradients zeroed before the closure runs (as
-  /// a hand-written loop does: the gradients the last step read are still in cache, not
-  /// evicted by the forward pass). With a synchronizer, the exchange of the evaluation overlaps
-  /// the backward pass: it is begun after the local non-finite check, the local backward pass
-  /// runs (skipped on a rank whose own evaluation has a NaN or Inf), and the exchange is
+  /// evaluate() then backward(), with the primal gradients cleared before the closure runs (as
+  /// a hand-written loop does; released, or zeroed with a synchronizer or under LibTorch 2.x's
+  /// zero_grad(), which sets them to none). With a synchronizer, the exchange of the evaluation
+  /// overlaps the backward pass: it is begun after the local non-finite check, the local backward
+  /// pass runs (skipped on a rank whose own evaluation has a NaN or Inf), and the exchange is
   /// finished before the gradients are exchanged; when any rank had a bad value, every rank
   /// zeroes its primal gradients and skips or throws alike.
   bool evaluate_backward(const Closure& closure, Evaluation& eval, StepResult& result, Stage stage,

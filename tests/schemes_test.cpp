@@ -237,3 +237,53 @@ TEST(Schemes, AnUnreachedGradientOfItsOwnLayoutIsZeroedInPlace) {
   EXPECT_TRUE(torch::equal(u, torch::ones({2, 3}, f64())));
   EXPECT_NEAR(x.item<double>(), 1.0 - 0.1 * 2.0, 1e-15);
 }
+
+// Every scheme leaves the gradients of zero_grad() and backward(): after a step whose
+// Lagrangian does not reach u (it did in the first step), u's gradient is defined and zero under
+// LibTorch 1.x (none under 2.x), and x's is the last backward pass's alone, not a sum. The
+// constraint x0 + x1 <= 100 holds throughout, so lambda stays 0 and the Lagrangian's gradient
+// is 2 x at the point of the last backward pass: x_t for one pass with SGD(0.1), so x_{t+1} =
+// 0.8 x_t and the gradient is 2.5 x_{t+1}; for extragradient the extrapolated point 0.8 x_t,
+// x_{t+1} = x_t - 0.1 * 1.6 x_t = 0.84 x_t, so the gradient is (1.6 / 0.84) x_{t+1}.
+template <typename Scheme>
+void expect_gradients_of_zero_grad(bool extra) {
+  auto x = torch::tensor({1.0, 2.0}, f64()).requires_grad_(true);
+  auto u = torch::tensor({3.0}, f64()).requires_grad_(true);
+  feasible::Problem problem;
+  auto g = problem.add_constraint("g", feasible::ConstraintOptions().dtype(torch::kFloat64));
+  std::shared_ptr<torch::optim::Optimizer> primal, dual;
+  const std::vector<torch::Tensor> params{x, u};
+  if (extra) {
+    primal =
+        std::make_shared<feasible::optim::ExtraSGD>(params, feasible::optim::ExtraSGDOptions(0.1));
+    dual = std::make_shared<feasible::optim::ExtraSGD>(problem.dual_parameters(),
+                                                       feasible::optim::ExtraSGDOptions(0.1));
+  } else {
+    primal = std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1));
+    dual = std::make_shared<torch::optim::SGD>(problem.dual_parameters(),
+                                               torch::optim::SGDOptions(0.1));
+  }
+  Scheme opt(problem, {primal}, dual);
+  for (int t = 0; t < 2; ++t) {
+    opt.step([&] {
+      torch::Tensor f = x.pow(2).sum();
+      feasible::ProblemState s(t == 0 ? f + u.sum() : f);
+      s.observe(g, feasible::ConstraintState(x.sum() - 100.0));
+      return s;
+    });
+  }
+  ASSERT_EQ(u.grad().defined(), kZeroGradKeeps);
+  if (kZeroGradKeeps) {
+    EXPECT_EQ(u.grad().item<double>(), 0.0);
+  }
+  ASSERT_TRUE(x.grad().defined());
+  const double factor = extra ? 1.6 / 0.84 : 2.5;
+  EXPECT_TRUE(torch::allclose(x.grad(), factor * x.detach(), 1e-14, 0.0));
+}
+
+TEST(Schemes, EverySchemeLeavesTheGradientsOfZeroGradThenBackward) {
+  expect_gradients_of_zero_grad<feasible::SimultaneousOptimizer>(false);
+  expect_gradients_of_zero_grad<feasible::AlternatingDualPrimalOptimizer>(false);
+  expect_gradients_of_zero_grad<feasible::AlternatingPrimalDualOptimizer>(false);
+  expect_gradients_of_zero_grad<feasible::ExtragradientOptimizer>(true);
+}
